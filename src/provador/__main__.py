@@ -1,0 +1,3 @@
+from provador.cli import main
+
+raise SystemExit(main())

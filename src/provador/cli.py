@@ -1,0 +1,254 @@
+"""The `provador` command. Thin: every command is one library call plus printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from provador.errors import ProvadorError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except ProvadorError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from provador import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="provador",
+        description="Train, evaluate, explain and serve Fashion-MNIST classifiers (Keras 3).",
+    )
+    parser.add_argument("--version", action="version", version=f"provador {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="about the dataset").add_subparsers(required=True, metavar="ACTION")
+    info = data.add_parser("info", help="where the data came from, shapes, classes, hash check")
+    _add_data_dir(info)
+    info.add_argument("--validation", default="1000", help="validation images: a count or a fraction (default 1000)")
+    info.add_argument("--split", default="first", choices=["first", "random", "stratified"])
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=cmd_data_info)
+
+    inspect = commands.add_parser("inspect", help="model summary, layers and weights")
+    inspect.add_argument("run", nargs="?", help="a run directory (or use --model)")
+    inspect.add_argument("--model", help="an architecture from the registry, untrained (e.g. mlp)")
+    inspect.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="model parameter, e.g. hidden=[512,256]"
+    )
+    inspect.add_argument("--layer", help="one layer, by index (1) or name (dense)")
+    inspect.add_argument("--weights", action="store_true", help="show weights: shapes, statistics and values")
+    inspect.set_defaults(handler=cmd_inspect)
+
+    train = commands.add_parser("train", help="train a recipe and write a run directory")
+    train.add_argument("--recipe", default="seed", help="a shipped recipe name or a .toml path (default: seed)")
+    train.add_argument("--epochs", type=int, help="override training.epochs")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any recipe key, e.g. training.learning_rate=0.05",
+    )
+    train.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    train.add_argument("--seed", type=int, help="override the recipe's seed")
+    _add_data_dir(train)
+    train.add_argument("--quiet", action="store_true", help="print only the run's path")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a run")
+    evaluate.add_argument("run")
+    _add_data_dir(evaluate)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="class names and probabilities for test images or image files")
+    predict.add_argument("run")
+    predict.add_argument("images", nargs="*", metavar="IMAGE", help="28×28 grayscale image files")
+    predict.add_argument("--test-index", help="test images by index: 0:5, 7 or 1,4,9 (default 0:5 when no IMAGE)")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to list per image (default 3)")
+    _add_data_dir(predict)
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(handler=cmd_predict)
+
+    recipes = commands.add_parser("recipes", help="list the shipped recipes, or print one")
+    recipes.add_argument("name", nargs="?")
+    recipes.set_defaults(handler=cmd_recipes)
+
+    models = commands.add_parser("models", help="list the architectures in the registry")
+    models.set_defaults(handler=cmd_models)
+    return parser
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="folder with the four IDX files (else $PROVADOR_DATA_DIR, cache, system)")
+
+
+def _overrides(assignments: list[str], prefix: str = "") -> dict:
+    from provador.recipes import parse_override
+
+    pairs = (parse_override(a) for a in assignments)
+    return {f"{prefix}{key}" if prefix and "." not in key else key: value for key, value in pairs}
+
+
+def _number(text: str) -> int | float:
+    try:
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        raise ProvadorError(f"Expected --validation to be a count or a fraction. Received: {text!r}") from None
+
+
+# --- commands -----------------------------------------------------------------
+
+
+def cmd_data_info(args) -> None:
+    from provador.datasets import load_dataset
+
+    data = load_dataset(data_dir=args.data_dir, validation=_number(args.validation), split=args.split, seed=0)
+    summary = data.summary()
+    summary["train_full"] = {"images_shape": [len(data.y_train) + len(data.y_valid), *data.x_train.shape[1:]]}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    src = summary["source"]
+    print(f"Dataset: {src['dataset']}, from {src['directory']} ({src['found_via']})")
+    if src["dataset"] == "fashion-mnist":
+        print("Content hashes: all four files match the published SHA-256")
+    print(f"Full training set: {tuple(summary['train_full']['images_shape'])} {summary['train']['images_dtype']}")
+    print(f"Validation: {args.validation} images, split `{args.split}`\n")
+    print(f"{'split':<7}{'images':<20}{'dtype':<8}labels")
+    for name in ("train", "valid", "test"):
+        part = summary[name]
+        print(f"{name:<7}{str(tuple(part['images_shape'])):<20}{part['images_dtype']:<8}{tuple(part['labels_shape'])}")
+    print(f"\n{'class':<14}{'train':>7}{'valid':>7}{'test':>7}")
+    for cls in summary["classes"]:
+        print(f"{cls:<14}" + "".join(f"{summary[s]['per_class'][cls]:>7}" for s in ("train", "valid", "test")))
+
+
+def cmd_inspect(args) -> None:
+    import numpy as np
+
+    if bool(args.run) == bool(args.model):
+        raise ProvadorError("Expected either a run directory or --model NAME (e.g. `provador inspect --model mlp`).")
+    if args.run:
+        from provador.runs import Run
+
+        model = Run(args.run).load_model()
+    else:
+        from provador.models import build_model
+
+        model = build_model(args.model, **_overrides(args.set))
+    if args.layer is None:
+        model.summary()
+        print("\nLayers (use --layer INDEX or --layer NAME):")
+        for i, layer in enumerate(model.layers):
+            print(f"  [{i}] {layer.name:<12} {type(layer).__name__:<12} params={layer.count_params():,}")
+        chosen = model.layers if args.weights else []
+    else:
+        chosen = [_pick_layer(model, args.layer)]
+        layer = chosen[0]
+        print(f"Layer {model.layers.index(layer)}: {layer.name} ({type(layer).__name__}), "
+              f"output shape {tuple(layer.output.shape)}, {layer.count_params():,} parameters")  # fmt: skip
+        if not args.weights:
+            print("Add --weights to see its weights.")
+    for layer in chosen:
+        for var in layer.weights:
+            values = np.asarray(var.numpy())
+            print(f"\n{layer.name}/{var.name}: shape {values.shape}, mean {values.mean():.5f}, "
+                  f"std {values.std():.5f}, min {values.min():.5f}, max {values.max():.5f}")  # fmt: skip
+            print(np.array2string(values, threshold=60, edgeitems=3, precision=8))
+
+
+def _pick_layer(model, key: str):
+    if key.lstrip("-").isdigit():
+        index = int(key)
+        if not -len(model.layers) <= index < len(model.layers):
+            raise ProvadorError(
+                f"Layer index {index} is out of range: this model has layers 0 to {len(model.layers) - 1}."
+            )
+        return model.layers[index]
+    names = [layer.name for layer in model.layers]
+    if key not in names:
+        raise ProvadorError(f"No layer named {key!r}. Layers: {', '.join(names)}.")
+    return model.get_layer(key)
+
+
+def cmd_train(args) -> None:
+    from provador.training import train
+
+    run = train(
+        args.recipe, overrides=_overrides(args.set), epochs=args.epochs, seed=args.seed,
+        runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet,
+    )  # fmt: skip
+    if args.quiet:
+        print(run.path)
+
+
+def cmd_evaluate(args) -> None:
+    from provador.evaluation import evaluate
+
+    result = evaluate(args.run, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"Test loss: {result['loss']:.4f}\nTest accuracy: {result['accuracy']:.4f} ({result['images']} images)")
+
+
+def cmd_predict(args) -> None:
+    from provador.inference import Predictor, parse_indices
+
+    if args.top < 1:
+        raise ProvadorError(f"Expected --top to be a positive integer. Received: {args.top}")
+    predictor = Predictor(args.run, top_k=args.top)
+    predictions = []
+    if args.test_index or not args.images:
+        from provador.training import dataset_for
+
+        data = dataset_for(predictor.run_.recipe, args.data_dir, progress=False)
+        indices = parse_indices(args.test_index or "0:5", len(data.x_test))
+        predictions += predictor.predict(
+            data.x_test[indices], sources=[f"test[{i}]" for i in indices], labels=data.y_test[indices]
+        )
+    if args.images:
+        predictions += predictor.predict_files(args.images)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in predictions], indent=2))
+        return
+    for p in predictions:
+        truth = ""
+        if p.true_label is not None:
+            truth = f"  (true: {p.true_label}{'' if p.true_label == p.label else ', WRONG'})"
+        top = ", ".join(f"{name} {prob:.1%}" for name, prob in p.top)
+        print(f"{p.source}: {p.label} {p.probability:.1%}{truth}\n    top-{len(p.top)}: {top}")
+
+
+def cmd_recipes(args) -> None:
+    from provador.recipes import list_recipes, load_recipe
+
+    if args.name:
+        print(load_recipe(args.name).to_toml(), end="")
+        return
+    for name in list_recipes():
+        recipe = load_recipe(name)
+        print(f"{name:<12} {recipe.model.architecture:<6} {recipe.description}")
+
+
+def cmd_models(args) -> None:
+    from provador.models import describe_models
+
+    for name, summary in describe_models():
+        print(f"{name:<8} {summary}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

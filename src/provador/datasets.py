@@ -1,0 +1,335 @@
+"""Find, verify, download and load Fashion-MNIST (or any dataset in IDX format).
+
+Where the files are looked for, in order: an explicit folder (`--data-dir`),
+`$PROVADOR_DATA_DIR`, the user cache, the folder of Debian's
+`dataset-fashion-mnist` package, then a download from the official mirror into
+the cache. Contents are checked against SHA-256 hashes of the decompressed
+files, so any mirror's gzip wrapper is accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from provador import idx, splits
+from provador.errors import DataFormatError, DataHashError, DataNotFoundError
+
+SPLIT_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+# SHA-256 of the decompressed files, as published by Zalando Research.
+FASHION_MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+# The official mirror named in Zalando's README; PROVADOR_MIRROR overrides it.
+FASHION_MNIST_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+DATASETS = ("fashion-mnist", "idx")
+
+
+def cache_dir() -> Path:
+    """The user cache folder for downloaded data (honours XDG_CACHE_HOME)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "provador" / "fashion-mnist"
+
+
+def downloads_allowed() -> bool:
+    """Downloads are on unless PROVADOR_OFFLINE is set to a true value."""
+    return os.environ.get("PROVADOR_OFFLINE", "").lower() not in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a dataset's four files were found and what their contents hash to."""
+
+    name: str
+    directory: Path
+    files: dict[str, Path]
+    sha256: dict[str, str]
+    verified: bool
+    how_found: str
+
+    def to_dict(self) -> dict:
+        return {
+            "dataset": self.name,
+            "directory": str(self.directory),
+            "found_via": self.how_found,
+            "files": {key: str(path) for key, path in self.files.items()},
+            "sha256": dict(self.sha256),
+            "hashes_match_published": self.verified,
+        }
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train/validation/test splits as uint8 images and integer labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: DataSource
+    split: dict = field(default_factory=dict)
+
+    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {
+            "train": (self.x_train, self.y_train),
+            "valid": (self.x_valid, self.y_valid),
+            "test": (self.x_test, self.y_test),
+        }
+
+    def summary(self) -> dict:
+        """Shapes, dtypes and images per class of each split (what `data info` prints)."""
+        out = {"source": self.source.to_dict(), "split": dict(self.split), "classes": list(self.class_names)}
+        for split_name, (x, y) in self.splits().items():
+            counts = np.bincount(y, minlength=len(self.class_names))
+            out[split_name] = {
+                "images_shape": list(x.shape),
+                "images_dtype": str(x.dtype),
+                "labels_shape": list(y.shape),
+                "labels_dtype": str(y.dtype),
+                "per_class": {name: int(n) for name, n in zip(self.class_names, counts)},
+            }
+        return out
+
+
+def _file_in(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def candidate_dirs(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
+    """The folders searched, in order, each with how it was chosen."""
+    places = []
+    if data_dir is not None:
+        places.append(("--data-dir", Path(data_dir).expanduser()))
+    if os.environ.get("PROVADOR_DATA_DIR"):
+        places.append(("$PROVADOR_DATA_DIR", Path(os.environ["PROVADOR_DATA_DIR"]).expanduser()))
+    places.append(("user cache", cache_dir()))
+    places.append(("Debian package dataset-fashion-mnist", SYSTEM_DIR))
+    return places
+
+
+def locate(
+    name: str = "fashion-mnist",
+    data_dir: str | Path | None = None,
+    allow_download: bool | None = None,
+    progress: bool = True,
+) -> DataSource:
+    """Find the four files, verify them, downloading into the cache as a last resort."""
+    if name not in DATASETS:
+        raise DataNotFoundError(f"Expected dataset to be one of {', '.join(DATASETS)}. Received: {name!r}")
+    if name == "idx" and data_dir is None and not os.environ.get("PROVADOR_DATA_DIR"):
+        raise DataNotFoundError(
+            "The `idx` dataset reads your own IDX files: pass --data-dir DIR (or set "
+            "PROVADOR_DATA_DIR) to a folder holding " + ", ".join(SPLIT_FILES.values()) + " (or .gz)."
+        )
+    places = candidate_dirs(data_dir)
+    if name == "idx":
+        places = places[:-2]  # the cache and Debian's folder hold Fashion-MNIST only
+    tried = []
+    for how, directory in places:
+        files = {key: _file_in(directory, stem) for key, stem in SPLIT_FILES.items()}
+        if all(files.values()):
+            return _verified_source(name, directory, files, how)
+        missing = [SPLIT_FILES[k] for k, p in files.items() if p is None]
+        tried.append(f"  - {directory} ({how}): missing {', '.join(missing)}")
+    if allow_download is None:
+        allow_download = downloads_allowed()
+    if name == "fashion-mnist" and allow_download:
+        try:
+            directory = download(cache_dir(), progress=progress)
+        except OSError as exc:
+            tried.append(f"  - {FASHION_MNIST_MIRROR} (download): failed, {exc}")
+        else:
+            files = {key: _file_in(directory, stem) for key, stem in SPLIT_FILES.items()}
+            return _verified_source(name, directory, files, "downloaded from the official mirror")
+    elif name == "fashion-mnist":
+        tried.append("  - download skipped (PROVADOR_OFFLINE is set)")
+    raise DataNotFoundError(
+        f"Could not find the {name} IDX files. Looked in:\n" + "\n".join(tried) + "\nFix it in one of two ways:\n"
+        "  - install Debian's package: sudo apt-get install dataset-fashion-mnist\n"
+        "  - or point provador at a folder with the four files: --data-dir DIR "
+        "(or PROVADOR_DATA_DIR=DIR)"
+    )
+
+
+def _verified_source(name: str, directory: Path, files: dict, how: str) -> DataSource:
+    hashes = {key: _load_file(str(path), path.stat().st_mtime_ns)[0] for key, path in files.items()}
+    verified = False
+    if name == "fashion-mnist":
+        for key, digest in hashes.items():
+            expected = FASHION_MNIST_SHA256[SPLIT_FILES[key]]
+            if digest != expected:
+                raise DataHashError(
+                    f"{files[key]} does not match the published Fashion-MNIST content "
+                    f"(expected SHA-256 {expected[:16]}…, received {digest[:16]}…). "
+                    "The file is corrupted or is another dataset: delete it and fetch it "
+                    "again, or use `--dataset idx` for your own IDX files."
+                )
+        verified = True
+    return DataSource(name, directory, files, hashes, verified, how)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_file(path: str, mtime_ns: int) -> tuple[str, bytes]:
+    """Decompress a file once: its content hash and its bytes, cached per (path, mtime)."""
+    content = idx.read_bytes(path)
+    return hashlib.sha256(content).hexdigest(), content
+
+
+def download(
+    directory: Path,
+    mirror: str | None = None,
+    progress: bool = True,
+    opener: Callable = urllib.request.urlopen,
+) -> Path:
+    """Fetch the four .gz files into `directory`, checking each hash before it is kept.
+
+    Each file is written to a temporary name and renamed only once verified, so
+    an interrupted or corrupted download never leaves a file that looks complete.
+    """
+    mirror = mirror or os.environ.get("PROVADOR_MIRROR") or FASHION_MNIST_MIRROR
+    if not mirror.endswith("/"):
+        mirror += "/"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stem, expected in FASHION_MNIST_SHA256.items():
+        target = directory / f"{stem}.gz"
+        if target.is_file():
+            continue
+        url = f"{mirror}{stem}.gz"
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=directory)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, opener(url, timeout=60) as response:
+                total = int(response.headers.get("Content-Length") or 0)
+                done = 0
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        _print_progress(stem, done, total)
+            if progress:
+                print(file=sys.stderr)
+            try:
+                digest = idx.content_sha256(tmp)
+            except DataFormatError as exc:
+                raise OSError(f"{url} sent a damaged file ({exc})") from None
+            if digest != expected:
+                raise OSError(f"{url} sent a file whose content hash does not match")
+            os.replace(tmp, target)
+        except urllib.error.URLError as exc:
+            raise OSError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    return directory
+
+
+def _print_progress(stem: str, done: int, total: int) -> None:
+    if total:
+        width = 30
+        filled = int(width * done / total)
+        bar = "#" * filled + "." * (width - filled)
+        print(f"\rDownloading {stem}.gz [{bar}] {done / 1e6:.1f}/{total / 1e6:.1f} MB",
+              end="", file=sys.stderr)  # fmt: skip
+    else:
+        print(f"\rDownloading {stem}.gz {done / 1e6:.1f} MB", end="", file=sys.stderr)
+
+
+def _read_arrays(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for key, path in files.items():
+        content = _load_file(str(path), path.stat().st_mtime_ns)[1]
+        arrays[key] = idx.parse(content, source=str(path))
+    return arrays
+
+
+def _check_shapes(arrays: dict[str, np.ndarray], source: DataSource) -> None:
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataFormatError(
+                f"{source.directory}: expected {part} images of shape (N, height, width) "
+                f"and labels of shape (N,), received {images.shape} and {labels.shape}."
+            )
+    if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
+        raise DataFormatError(
+            f"{source.directory}: train and test images differ in size "
+            f"({arrays['train_images'].shape[1:]} vs {arrays['test_images'].shape[1:]})."
+        )
+
+
+def _class_names(name: str, directory: Path, labels: np.ndarray) -> tuple[str, ...]:
+    if name == "fashion-mnist":
+        return FASHION_MNIST_CLASSES
+    names_file = directory / "classes.txt"
+    if names_file.is_file():
+        names = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
+        if len(names) > int(labels.max()):
+            return tuple(names)
+    return tuple(str(i) for i in range(int(labels.max()) + 1))
+
+
+def load_dataset(
+    name: str = "fashion-mnist",
+    data_dir: str | Path | None = None,
+    validation: int | float = 1000,
+    split: str = "first",
+    seed: int | None = None,
+    max_train: int = 0,
+    allow_download: bool | None = None,
+    progress: bool = True,
+) -> Dataset:
+    """Load the dataset and hold out a validation split (default: the notebook's first 1000).
+
+    `max_train` > 0 keeps only that many training images (after the split), for
+    quick experiments and tests.
+    """
+    source = locate(name, data_dir, allow_download=allow_download, progress=progress)
+    arrays = _read_arrays(source.files)
+    _check_shapes(arrays, source)
+    x_train, y_train, x_valid, y_valid = splits.split(
+        arrays["train_images"], arrays["train_labels"], validation, split, seed
+    )
+    if max_train:
+        x_train, y_train = x_train[:max_train], y_train[:max_train]
+    return Dataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_valid=x_valid,
+        y_valid=y_valid,
+        x_test=arrays["test_images"],
+        y_test=arrays["test_labels"],
+        class_names=_class_names(name, source.directory, arrays["train_labels"]),
+        source=source,
+        split={"validation": validation, "strategy": split, "seed": seed, "max_train": max_train},
+    )

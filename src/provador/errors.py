@@ -1,0 +1,42 @@
+"""Every mistake a user can make raises a subclass of `ProvadorError`.
+
+The message says what was expected, what was received and how to fix it.
+The CLI prints it without a traceback and exits with status 1; bugs still
+raise ordinary exceptions.
+"""
+
+
+class ProvadorError(Exception):
+    """A user-facing error: the message is the whole story."""
+
+
+class DataNotFoundError(ProvadorError):
+    """The dataset files are in none of the places provador looks."""
+
+
+class DataFormatError(ProvadorError):
+    """A file is not a valid IDX file (bad magic, truncated, corrupted)."""
+
+
+class DataHashError(ProvadorError):
+    """A dataset file's content does not match its published hash."""
+
+
+class RecipeError(ProvadorError):
+    """A recipe is missing, or has an unknown key or an invalid value."""
+
+
+class ModelError(ProvadorError):
+    """An unknown architecture or invalid model arguments."""
+
+
+class RunError(ProvadorError):
+    """A run directory that does not exist, is incomplete, or failed."""
+
+
+class InputError(ProvadorError):
+    """Bad input to predict: an index out of range, an unreadable image."""
+
+
+class TrainingDiverged(ProvadorError):
+    """The loss became NaN or infinite during training."""

@@ -1,0 +1,116 @@
+"""Read and write IDX files, the format of MNIST and Fashion-MNIST.
+
+An IDX file is a 4-byte magic number (two zero bytes, a dtype code and the
+number of dimensions), one big-endian uint32 per dimension, then the data in
+C order. Files may be gzip-compressed; we detect that from the content, not
+the file name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from provador.errors import DataFormatError
+
+# IDX dtype codes -> big-endian NumPy dtypes.
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODES_BY_DTYPE = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The decompressed content of an IDX file (raw or gzip)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataFormatError(f"Cannot read {path}: {exc.strerror}.") from None
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataFormatError(
+            f"{path} is a damaged gzip file ({exc}). Expected a complete .gz "
+            "download; delete the file and fetch it again."
+        ) from None
+
+
+def content_sha256(path: str | Path) -> str:
+    """SHA-256 of the decompressed content: the same whichever gzip wrapper a mirror uses."""
+    return hashlib.sha256(read_bytes(path)).hexdigest()
+
+
+def parse(content: bytes, source: str = "<bytes>") -> np.ndarray:
+    """Decode IDX content into an array, validating the header against the length."""
+    if len(content) < 4:
+        raise DataFormatError(
+            f"{source} is not an IDX file: expected at least a 4-byte header, received {len(content)} bytes."
+        )
+    zero0, zero1, code, ndim = content[:4]
+    if zero0 != 0 or zero1 != 0:
+        raise DataFormatError(
+            f"{source} is not an IDX file: expected the magic number to start with "
+            f"two zero bytes, received {content[:4].hex()}."
+        )
+    if code not in IDX_DTYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
+        raise DataFormatError(f"{source} has an unknown IDX dtype code 0x{code:02X}; expected one of {known}.")
+    if ndim == 0:
+        raise DataFormatError(f"{source} declares 0 dimensions; expected at least 1.")
+    header_len = 4 + 4 * ndim
+    if len(content) < header_len:
+        raise DataFormatError(
+            f"{source} is truncated inside its header: expected {header_len} bytes "
+            f"for {ndim} dimensions, received {len(content)}."
+        )
+    shape = tuple(int(d) for d in np.frombuffer(content, ">u4", ndim, offset=4))
+    dtype = IDX_DTYPES[code]
+    expected = header_len + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(content) != expected:
+        what = "truncated" if len(content) < expected else "longer than its header says"
+        raise DataFormatError(
+            f"{source} is {what}: its header declares shape {shape}, which needs "
+            f"{expected} bytes, but the file holds {len(content)}. "
+            "Delete it and fetch the dataset again."
+        )
+    data = np.frombuffer(content, dtype, offset=header_len).reshape(shape)
+    return data.astype(dtype.newbyteorder("="), copy=True)
+
+
+def read(path: str | Path) -> np.ndarray:
+    """Read an IDX file (raw or .gz) into a native-endian array."""
+    return parse(read_bytes(path), source=str(path))
+
+
+def encode(array: np.ndarray) -> bytes:
+    """Encode an array as IDX bytes (used by tests and to export datasets)."""
+    array = np.asarray(array)
+    native = array.dtype.newbyteorder("=")
+    if native not in _CODES_BY_DTYPE:
+        raise ValueError(f"IDX cannot store dtype {array.dtype}")
+    code = _CODES_BY_DTYPE[native]
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    return header + array.astype(IDX_DTYPES[code], copy=False).tobytes()
+
+
+def write(path: str | Path, array: np.ndarray, compress: bool | None = None) -> Path:
+    """Write an array as an IDX file; gzip it when the name ends in .gz."""
+    path = Path(path)
+    content = encode(array)
+    if compress is None:
+        compress = path.suffix == ".gz"
+    path.write_bytes(gzip.compress(content, mtime=0) if compress else content)
+    return path

@@ -1,0 +1,128 @@
+"""Predict class names and probabilities with a trained run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from provador import runs
+from provador.errors import InputError
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer: the top class, its probability, the top-k and every probability."""
+
+    source: str
+    label: str
+    class_index: int
+    probability: float
+    top: list[tuple[str, float]]
+    probabilities: dict[str, float]
+    true_label: str | None = None
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["top"] = [{"label": name, "probability": p} for name, p in self.top]
+        return out
+
+
+class Predictor:
+    """A trained model plus its class names, loaded once and reused for every call.
+
+    >>> predictor = Predictor("runs/seed-20260101-120000")
+    >>> predictor.predict(images)            # uint8 array (N, 28, 28) or (28, 28)
+    """
+
+    def __init__(self, run: runs.Run | str | Path, top_k: int = 3):
+        self.run_ = runs.resolve_run(run)
+        self.model_ = self.run_.load_model()
+        self.class_names_ = list(self.run_.class_names)
+        self.input_shape_ = tuple(self.model_.input_shape[1:])
+        self.top_k = top_k
+
+    def predict_probabilities(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities, shape (N, classes), for raw uint8 images of the model's input size."""
+        images = np.asarray(images)
+        if images.shape == self.input_shape_:
+            images = images[None]
+        if images.shape[1:] != self.input_shape_:
+            raise InputError(
+                f"Expected images of shape (N, {', '.join(map(str, self.input_shape_))}) "
+                f"with raw pixel values 0-255. Received shape {images.shape}."
+            )
+        # predict_on_batch: one compiled call, no per-call progress bar or data pipeline.
+        return np.asarray(self.model_.predict_on_batch(images.astype(np.float32)), dtype=np.float64)
+
+    def predict(self, images: np.ndarray, sources: list[str] | None = None, labels=None) -> list[Prediction]:
+        probabilities = self.predict_probabilities(images)
+        sources = sources or [f"image {i}" for i in range(len(probabilities))]
+        return [
+            self._prediction(p, src, None if labels is None else self.class_names_[int(labels[i])])
+            for i, (p, src) in enumerate(zip(probabilities, sources))
+        ]
+
+    def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
+        images = np.stack([self.load_image(p) for p in paths])
+        return self.predict(images, sources=[str(p) for p in paths])
+
+    def load_image(self, path: str | Path) -> np.ndarray:
+        """A grayscale image file already at the model's input size (photos come later)."""
+        from PIL import Image, UnidentifiedImageError
+
+        path = Path(path)
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except FileNotFoundError:
+            raise InputError(f"Image file {path} does not exist.") from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputError(f"{path} is not a readable image ({exc}). Expected a PNG, JPEG or similar file.") from None
+        height, width = self.input_shape_
+        if image.mode != "L" or image.size != (width, height):
+            raise InputError(
+                f"{path}: expected a {width}×{height} grayscale image (mode L), like the dataset's. "
+                f"Received a {image.size[0]}×{image.size[1]} image in mode {image.mode}. "
+                "Convert it first, e.g. with Pillow: Image.open(p).convert('L').resize((28, 28))."
+            )
+        return np.asarray(image, dtype=np.uint8)
+
+    def _prediction(self, probabilities: np.ndarray, source: str, true_label: str | None) -> Prediction:
+        order = np.argsort(-probabilities)
+        best = int(order[0])
+        return Prediction(
+            source=source,
+            label=self.class_names_[best],
+            class_index=best,
+            probability=float(probabilities[best]),
+            top=[(self.class_names_[i], float(probabilities[i])) for i in order[: self.top_k]],
+            probabilities={name: float(p) for name, p in zip(self.class_names_, probabilities)},
+            true_label=true_label,
+        )
+
+
+def parse_indices(spec: str, size: int) -> list[int]:
+    """Parse `0:5`, `7`, `1,4,9` or `9990:` into indices, checking they are below `size`."""
+    indices: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        try:
+            if ":" in part:
+                start, _, stop = part.partition(":")
+                first = int(start) if start else 0
+                last = int(stop) if stop else size
+                if first >= last:
+                    raise ValueError
+                indices.extend(range(first, last))
+            else:
+                indices.append(int(part))
+        except ValueError:
+            raise InputError(f"Expected test indices like 0:5, 7 or 1,4,9. Received: {spec!r}") from None
+    bad = [i for i in indices if not 0 <= i < size]
+    if bad:
+        raise InputError(
+            f"Test index {bad[0]} is out of range: the test set has {size} images, so indices run from 0 to {size - 1}."
+        )
+    return indices

@@ -1,0 +1,50 @@
+"""Model zoo: `build_model(name, **params)` and `list_models()`.
+
+Every model takes raw uint8 images of shape (height, width) and scales them
+itself, so training, evaluation, prediction and serving cannot disagree.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from provador.errors import ModelError
+from provador.models import _mlp  # noqa: F401  (registers "mlp")
+from provador.models._registry import ModelParams, get_architecture, list_models, register_model
+
+__all__ = [
+    "build_model",
+    "list_models",
+    "register_model",
+    "ModelParams",
+    "validate_params",
+    "custom_objects",
+    "describe_models",
+]
+
+
+def custom_objects() -> dict:
+    """Custom layers that `keras.saving.load_model` must know (none so far: all stock Keras)."""
+    return {}
+
+
+def describe_models() -> list[tuple[str, str]]:
+    """(name, one-line description) for every registered architecture."""
+    return [(name, get_architecture(name).summary) for name in list_models()]
+
+
+def validate_params(name: str, params: dict) -> ModelParams:
+    """Check an architecture's parameters, naming the key at fault."""
+    arch = get_architecture(name)
+    try:
+        return arch.params.model_validate(params)
+    except ValidationError as exc:
+        from provador.recipes import describe_validation_error
+
+        raise ModelError(describe_validation_error(exc, prefix="model", schema=arch.params)) from None
+
+
+def build_model(name: str = "mlp", input_shape=(28, 28), num_classes: int = 10, **params):
+    """Build an uncompiled Keras model from the registry."""
+    checked = validate_params(name, params)
+    return get_architecture(name).build(checked, tuple(input_shape), num_classes)

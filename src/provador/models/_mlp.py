@@ -1,0 +1,43 @@
+"""The notebook's multilayer perceptron: Flatten, Dense 300, Dense 100, Dense 10."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from provador._keras import keras
+from provador.models._registry import ModelParams, register_model
+
+Activation = Literal["relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu"]
+
+
+class MLPParams(ModelParams):
+    hidden: list[int] = Field(default=[300, 100], min_length=1)
+    activation: Activation = "relu"
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden: list[int]) -> list[int]:
+        if any(width < 1 for width in hidden):
+            raise ValueError("every width must be a positive integer")
+        return hidden
+
+
+@register_model("mlp", MLPParams)
+def mlp(params: MLPParams, input_shape: tuple[int, int], num_classes: int) -> keras.Model:
+    """The notebook's Sequential MLP (300-100 ReLU, softmax), scaling raw pixels itself."""
+    layers = [
+        keras.Input(shape=input_shape, name="pixels"),
+        # Raw uint8 pixels in, [0, 1] inside: the notebook's "/255.0" can never be forgotten.
+        keras.layers.Rescaling(1.0 / 255, name="rescaling"),
+        keras.layers.Flatten(name="flatten"),
+    ]
+    # Layer names match the notebook's (dense, dense_1, …) whatever else Keras has built.
+    for i, width in enumerate(params.hidden):
+        layers.append(keras.layers.Dense(width, activation=params.activation, name="dense" if i == 0 else f"dense_{i}"))
+        if params.dropout:
+            layers.append(keras.layers.Dropout(params.dropout, name=f"dropout_{i}"))
+    layers.append(keras.layers.Dense(num_classes, activation="softmax", name=f"dense_{len(params.hidden)}"))
+    return keras.Sequential(layers, name="mlp")

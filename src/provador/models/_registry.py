@@ -1,0 +1,55 @@
+"""A registry of architectures by name, in the manner of timm's `register_model`.
+
+Each architecture is a builder function plus a Pydantic model of its
+parameters, so a recipe's `[model]` table is validated before anything is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from provador.errors import ModelError
+
+
+class ModelParams(BaseModel):
+    """Base for an architecture's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    build: Callable
+    params: type[ModelParams]
+    summary: str
+
+
+_REGISTRY: dict[str, Architecture] = {}
+
+
+def register_model(name: str, params: type[ModelParams]) -> Callable:
+    """Decorator: make `build(params, input_shape, num_classes)` available as `name`."""
+
+    def decorate(build: Callable) -> Callable:
+        doc = (build.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = Architecture(name, build, params, doc[0] if doc else "")
+        return build
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ModelError(
+            f"Expected `model.architecture` to be one of {', '.join(list_models())}. Received: {name!r}"
+        ) from None

@@ -1,0 +1,185 @@
+"""Recipes: everything that decides a run's numbers, in one validated TOML file.
+
+Recipes ship inside the package (`seed.toml` is the notebook exactly) or come
+from a path. `--set section.key=value` overrides any key; the resolved recipe
+is saved in every run so the run can be repeated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from provador.errors import ModelError, RecipeError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSection(_Section):
+    dataset: Literal["fashion-mnist", "idx"] = "fashion-mnist"
+    validation: int | float = Field(default=1000, gt=0)
+    split: Literal["first", "random", "stratified"] = "first"
+    max_train: int = Field(default=0, ge=0, description="0 keeps every training image")
+
+
+class ModelSection(_Section):
+    # Architecture parameters (hidden, activation, …) are checked against the registry.
+    model_config = ConfigDict(extra="allow")
+    architecture: str = "mlp"
+
+
+class TrainingSection(_Section):
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop"] = "sgd"
+    learning_rate: float = Field(default=0.01, gt=0)
+    momentum: float = Field(default=0.0, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(default=0.0, ge=0)
+    schedule: Literal["constant", "cosine", "one-cycle"] = "constant"
+    batch_size: int = Field(default=32, gt=0)
+    epochs: int = Field(default=30, gt=0)
+    loss: Literal["sparse_categorical_crossentropy"] = "sparse_categorical_crossentropy"
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    early_stopping_patience: int = Field(default=0, ge=0, description="0 turns it off")
+
+
+class ExecutionSection(_Section):
+    """How fast, never what: these settings do not change the numbers."""
+
+    steps_per_execution: int = Field(default=256, gt=0)
+    eval_batch_size: int = Field(default=1024, gt=0)
+
+
+class Recipe(_Section):
+    name: str = "custom"
+    description: str = ""
+    seed: int = Field(default=42, ge=0)
+    data: DataSection = DataSection()
+    model: ModelSection = ModelSection()
+    training: TrainingSection = TrainingSection()
+    execution: ExecutionSection = ExecutionSection()
+
+    @model_validator(mode="after")
+    def _check_model_params(self) -> Recipe:
+        from provador.models import validate_params
+
+        params = self.model.model_dump(exclude={"architecture"})
+        try:
+            validate_params(self.model.architecture, params)
+        except ModelError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def model_params(self) -> dict[str, Any]:
+        return self.model.model_dump(exclude={"architecture"})
+
+    def to_toml(self) -> str:
+        header = f"# provador recipe `{self.name}` (resolved)\n"
+        return header + tomli_w.dumps(self.model_dump(mode="json"))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
+        """A new recipe with dotted keys (`training.epochs`) replaced, validated again."""
+        data = self.model_dump(mode="json")
+        for dotted, value in overrides.items():
+            _assign(data, dotted, value)
+        return validate(data, origin="--set")
+
+
+def _assign(data: dict, dotted: str, value: Any) -> None:
+    *sections, key = dotted.split(".")
+    node = data
+    for section in sections:
+        if not isinstance(node.get(section), dict):
+            raise RecipeError(
+                f"Unknown recipe section `{section}` in `{dotted}`. "
+                f"Known sections: {', '.join(k for k, v in data.items() if isinstance(v, dict))}."
+            )
+        node = node[section]
+    node[key] = value
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "", schema=None) -> str:
+    """Turn Pydantic's errors into messages that name the key and the allowed values."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(schema, loc) if schema else []
+            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            lines.append(
+                f"Unknown recipe key `{key}`."
+                + (f" Did you mean `{'.'.join(map(str, loc[:-1] + (hint[0],)))}`?" if hint else "")
+                + (f" Known keys here: {', '.join(known)}." if known else "")
+            )
+        elif err["type"] == "value_error" and not loc:
+            lines.append(err["msg"].removeprefix("Value error, "))
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            message = message[0].lower() + message[1:]
+            lines.append(f"Invalid `{key}`: {message}. Received: {err.get('input')!r}")
+    return "\n".join(lines)
+
+
+def validate(data: dict, origin: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(f"Invalid recipe ({origin}):\n" + describe_validation_error(exc, schema=Recipe)) from None
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files(__name__).iterdir() if p.name.endswith(".toml"))
+
+
+def load_recipe(name_or_path: str | Path = "seed") -> Recipe:
+    """Load a shipped recipe by name (`seed`) or a TOML file by path."""
+    text, origin = _read_recipe_text(str(name_or_path))
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{origin} is not valid TOML: {exc}.") from None
+    if "name" not in data:
+        data["name"] = Path(origin).stem
+    return validate(data, origin=origin)
+
+
+def _read_recipe_text(name_or_path: str) -> tuple[str, str]:
+    if name_or_path in list_recipes():
+        return resources.files(__name__).joinpath(f"{name_or_path}.toml").read_text(), f"{name_or_path}.toml"
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path.read_text(), str(path)
+    raise RecipeError(
+        f"Unknown recipe {name_or_path!r}: expected one of the shipped recipes "
+        f"({', '.join(list_recipes())}) or the path of a .toml file."
+    )
+
+
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """Parse `key=value` from --set; the value is TOML (`[512, 256]`, `0.1`, `true`) or a bare word."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"Expected --set KEY=VALUE, e.g. --set training.epochs=5. Received: {assignment!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word such as adam or one-cycle
+    return key.strip(), value

@@ -1,0 +1,145 @@
+"""A run directory: what one training run leaves behind, and how to read it back.
+
+runs/<recipe>-<YYYYmmdd-HHMMSS>/
+    run.json       status (running, completed, failed, interrupted), classes, data source
+    recipe.toml    the resolved recipe
+    history.csv    one row per finished epoch
+    model.keras    the trained model (written once training has finished)
+    curves.png     the notebook's learning-curve plot
+    metrics.json   test metrics, timings, versions (written last: it marks a complete run)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+from provador import _files
+from provador.errors import RunError
+from provador.recipes import Recipe, load_recipe
+
+RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
+MODEL_FILE, METRICS_FILE, CURVES_FILE = "model.keras", "metrics.json", "curves.png"
+
+
+class Run:
+    """An existing run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        if not self.path.is_dir():
+            raise RunError(
+                f"Run directory {self.path} does not exist. Expected the path of a folder "
+                "written by `provador train` (e.g. runs/seed-20260101-120000); "
+                "`ls runs/` lists yours."
+            )
+        if not (self.path / RUN_FILE).is_file() or not (self.path / RECIPE_FILE).is_file():
+            raise RunError(
+                f"{self.path} is not a provador run: expected {RUN_FILE} and {RECIPE_FILE} in it. "
+                "Pass a folder written by `provador train`."
+            )
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def info(self) -> dict:
+        return json.loads((self.path / RUN_FILE).read_text())
+
+    @property
+    def status(self) -> str:
+        return self.info.get("status", "unknown")
+
+    @property
+    def recipe(self) -> Recipe:
+        return load_recipe(self.path / RECIPE_FILE)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info["classes"]
+
+    @property
+    def metrics(self) -> dict:
+        path = self.path / METRICS_FILE
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def history(self) -> dict[str, list[float]]:
+        path = self.path / HISTORY_FILE
+        if not path.is_file():
+            return {}
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+
+    @property
+    def model_path(self) -> Path:
+        path = self.path / MODEL_FILE
+        if not path.is_file():
+            status = self.status
+            why = {
+                "running": "it is still training (or its process was killed)",
+                "interrupted": "training was interrupted before it finished",
+                "failed": f"training failed: {self.info.get('error', 'see run.json')}",
+            }.get(status, "the file is missing")
+            raise RunError(f"Run {self.path} has no {MODEL_FILE}: {why}. Train it again with `provador train`.")
+        return path
+
+    def load_model(self):
+        """The trained model, for inference (not compiled: provador computes its own metrics)."""
+        from provador._keras import keras
+        from provador.models import custom_objects
+
+        try:
+            return keras.saving.load_model(
+                self.model_path, custom_objects=custom_objects(), compile=False, safe_mode=True
+            )
+        except (ValueError, OSError) as exc:
+            raise RunError(f"Cannot load {self.model_path}: {exc}. Train the run again.") from None
+
+    def update_info(self, **fields) -> None:
+        info = self.info
+        info.update(fields)
+        _files.write_json(self.path / RUN_FILE, info)
+
+
+def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict) -> Run:
+    """Create `runs_dir/<recipe>-<time>/` with its run.json and recipe.toml."""
+    runs_dir = Path(runs_dir).expanduser()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{recipe.name}-{stamp}"
+    for n in range(1, 1000):
+        path = runs_dir / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    _files.write_text(path / RECIPE_FILE, recipe.to_toml())
+    _files.write_json(
+        path / RUN_FILE,
+        {
+            "status": "running",
+            "recipe": recipe.name,
+            "model": recipe.model.architecture,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "started_unix": time.time(),
+            "classes": list(class_names),
+            "data": source,
+        },
+    )
+    return Run(path)
+
+
+def resolve_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else Run(run)

@@ -1,0 +1,193 @@
+"""Train a recipe and write a run directory (see `provador.runs` for its layout)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from provador import _files, plots, runs
+from provador._keras import backend_name, backend_versions, keras
+from provador.datasets import Dataset, load_dataset
+from provador.errors import ProvadorError, RecipeError, TrainingDiverged
+from provador.models import build_model
+from provador.recipes import Recipe, load_recipe
+
+
+def resolve_recipe(
+    recipe: Recipe | str | Path = "seed",
+    overrides: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+) -> Recipe:
+    """A recipe by name, path or object, with `--set`, `--epochs` and `--seed` applied."""
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    overrides = dict(overrides or {})
+    if epochs is not None:
+        overrides["training.epochs"] = epochs
+    if seed is not None:
+        overrides["seed"] = seed
+    return recipe.with_overrides(overrides) if overrides else recipe
+
+
+def dataset_for(recipe: Recipe, data_dir=None, progress: bool = True) -> Dataset:
+    d = recipe.data
+    return load_dataset(
+        d.dataset, data_dir, validation=d.validation, split=d.split, seed=recipe.seed,
+        max_train=d.max_train, progress=progress,
+    )  # fmt: skip
+
+
+def make_optimizer(recipe: Recipe, steps_per_epoch: int):
+    t = recipe.training
+    lr: Any = t.learning_rate
+    total = steps_per_epoch * t.epochs
+    if t.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(t.learning_rate, decay_steps=total)
+    elif t.schedule == "one-cycle":
+        # Linear warm-up over the first 30% of steps to the peak rate, then cosine down.
+        warmup = max(1, int(0.3 * total))
+        lr = keras.optimizers.schedules.CosineDecay(
+            t.learning_rate / 25, decay_steps=max(1, total - warmup),
+            warmup_target=t.learning_rate, warmup_steps=warmup,
+        )  # fmt: skip
+    if t.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=t.momentum, nesterov=t.nesterov, weight_decay=t.weight_decay or None)
+    if t.optimizer == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=t.weight_decay or None)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=t.weight_decay or 0.004)
+    return keras.optimizers.RMSprop(lr, weight_decay=t.weight_decay or None)
+
+
+def make_loss(recipe: Recipe, num_classes: int):
+    if recipe.training.label_smoothing:
+        from provador.losses import SmoothedSparseCrossentropy
+
+        return SmoothedSparseCrossentropy(recipe.training.label_smoothing, num_classes)
+    return "sparse_categorical_crossentropy"
+
+
+def build_for(recipe: Recipe, dataset: Dataset):
+    """Seed every generator, then build and compile the recipe's model for this dataset."""
+    keras.utils.set_random_seed(recipe.seed)
+    model = build_model(
+        recipe.model.architecture, input_shape=dataset.x_train.shape[1:],
+        num_classes=len(dataset.class_names), **recipe.model_params,
+    )  # fmt: skip
+    steps = math.ceil(len(dataset.x_train) / recipe.training.batch_size)
+    model.compile(
+        optimizer=make_optimizer(recipe, steps),
+        loss=make_loss(recipe, len(dataset.class_names)),
+        metrics=["accuracy"],
+        steps_per_execution=recipe.execution.steps_per_execution,
+    )
+    return model
+
+
+def train(
+    recipe: Recipe | str | Path = "seed",
+    *,
+    overrides: dict[str, Any] | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    runs_dir: str | Path = "runs",
+    data_dir: str | Path | None = None,
+    quiet: bool = False,
+) -> runs.Run:
+    """Train a recipe end to end and return its run directory.
+
+    On Ctrl-C or an error the run is marked `interrupted` or `failed` in run.json,
+    and no file that looks complete (model.keras, metrics.json) is left behind.
+    """
+    recipe = resolve_recipe(recipe, overrides, epochs, seed)
+    dataset = dataset_for(recipe, data_dir, progress=not quiet)
+    if recipe.training.batch_size > len(dataset.x_train):
+        raise RecipeError(
+            f"Expected `training.batch_size` to be at most the number of training images "
+            f"({len(dataset.x_train)}). Received: {recipe.training.batch_size}"
+        )
+    run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
+    say = (lambda *a: None) if quiet else print
+    say(f"Training `{recipe.name}` ({recipe.model.architecture}) on {len(dataset.x_train):,} images, "
+        f"validating on {len(dataset.x_valid):,}; backend {backend_name()}; run {run.path}")  # fmt: skip
+    try:
+        _train_into(run, recipe, dataset, quiet, say)
+    except KeyboardInterrupt:
+        _files.remove_partials(run.path)
+        run.update_info(status="interrupted", ended_unix=time.time())
+        raise
+    except BaseException as exc:
+        _files.remove_partials(run.path)
+        run.update_info(status="failed", error=str(exc), ended_unix=time.time())
+        raise
+    return run
+
+
+def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say) -> None:
+    from provador.callbacks import HistoryRecorder
+
+    model = build_for(recipe, dataset)
+    recorder = HistoryRecorder(run.path / runs.HISTORY_FILE)
+    callbacks: list = [recorder]
+    if recipe.training.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=recipe.training.early_stopping_patience, restore_best_weights=True,
+        ))  # fmt: skip
+    verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+    started = time.perf_counter()
+    model.fit(
+        dataset.x_train, dataset.y_train,
+        batch_size=recipe.training.batch_size, epochs=recipe.training.epochs,
+        validation_data=(dataset.x_valid, dataset.y_valid), callbacks=callbacks, verbose=verbose,
+    )  # fmt: skip
+    fit_seconds = time.perf_counter() - started
+    if recorder.diverged_at is not None:
+        raise TrainingDiverged(
+            f"Training diverged: the loss became NaN or infinite at epoch {recorder.diverged_at}. "
+            f"Try a lower learning rate (now {recipe.training.learning_rate}), "
+            f"e.g. --set training.learning_rate={recipe.training.learning_rate / 10:g}."
+        )
+    with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
+        model.save(tmp)
+    history = {k: [row[k] for row in recorder.rows] for k in recorder.rows[0] if k != "epoch"}
+    plots.learning_curves(history, run.path / runs.CURVES_FILE, title=f"{recipe.name}: {run.name}")
+
+    from provador.evaluation import test_metrics
+
+    test = test_metrics(model, dataset, recipe.execution.eval_batch_size)
+    epochs_run = len(recorder.rows)
+    metrics = {
+        "status": "completed",
+        "recipe": recipe.name,
+        "model": recipe.model.architecture,
+        "parameters": int(model.count_params()),
+        "seed": recipe.seed,
+        "epochs": epochs_run,
+        "test": test,
+        "final_epoch": {k: v for k, v in recorder.rows[-1].items() if k != "epoch"},
+        "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),
+        "training_seconds": round(fit_seconds, 3),
+        "seconds_per_epoch": round(fit_seconds / epochs_run, 4),
+        "epochs_per_second": round(epochs_run / fit_seconds, 4),
+        "train_images": len(dataset.x_train),
+        "valid_images": len(dataset.x_valid),
+        "backend": backend_name(),
+        "versions": backend_versions(),
+        "data": dataset.source.to_dict(),
+    }
+    _files.write_json(run.path / runs.METRICS_FILE, metrics)
+    run.update_info(status="completed", ended_unix=time.time())
+
+    first = np.argmax(model.predict_on_batch(dataset.x_test[:5]), axis=-1)
+    say(f"\nTest accuracy: {test['accuracy']:.4f}   test loss: {test['loss']:.4f}")
+    say(f"Training time: {fit_seconds:.1f} s ({fit_seconds / epochs_run:.2f} s per epoch)")
+    say("First five test images: " + ", ".join(dataset.class_names[i] for i in first))
+    say(f"Run saved in {run.path}")
+
+
+__all__ = ["train", "resolve_recipe", "build_for", "dataset_for", "ProvadorError"]

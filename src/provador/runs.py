@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ class Run:
 
     def __init__(self, path: str | Path):
         self.path = Path(path).expanduser()
+        if self.path.is_symlink():  # runs/latest
+            self.path = self.path.resolve()
         if not self.path.is_dir():
             raise RunError(
                 f"Run directory {self.path} does not exist. Expected the path of a folder "
@@ -139,6 +142,18 @@ def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict) -> 
         },
     )
     return Run(path)
+
+
+def mark_latest(run: Run) -> None:
+    """Point `<runs_dir>/latest` at this run, so `provador evaluate runs/latest` works."""
+    link = run.path.parent / "latest"
+    tmp = run.path.parent / f".latest.{run.path.name}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run.path.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:  # no symlinks on this file system: a convenience, not a need
+        tmp.unlink(missing_ok=True)
 
 
 def resolve_run(run: Run | str | Path) -> Run:

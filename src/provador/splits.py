@@ -20,7 +20,12 @@ def validation_count(size: int | float, total: int) -> int:
         raise RecipeError(
             f"Expected `data.validation` to be a count (e.g. 1000) or a fraction (e.g. 0.1). Received: {size!r}"
         )
-    count = int(round(size * total)) if isinstance(size, float) and size < 1 else int(size)
+    if isinstance(size, float) and size < 1:
+        count = int(round(size * total))
+    elif float(size).is_integer():
+        count = int(size)
+    else:
+        count = -1  # 1.5 images: neither a count nor a fraction
     if not 1 <= count < total:
         raise RecipeError(
             f"Expected `data.validation` to leave both splits non-empty: a count from 1 to "

@@ -182,6 +182,7 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     }
     _files.write_json(run.path / runs.METRICS_FILE, metrics)
     run.update_info(status="completed", ended_unix=time.time())
+    runs.mark_latest(run)
 
     first = np.argmax(model.predict_on_batch(dataset.x_test[:5]), axis=-1)
     say(f"\nTest accuracy: {test['accuracy']:.4f}   test loss: {test['loss']:.4f}")

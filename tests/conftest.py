@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny IDX datasets written by the tests, and the real Fashion-MNIST."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provador import idx
+from provador.datasets import SPLIT_FILES, SYSTEM_DIR
+
+REAL_DATA = SYSTEM_DIR
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """No test downloads, reads the user's cache, or sees the caller's data settings."""
+    monkeypatch.setenv("PROVADOR_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("PROVADOR_DATA_DIR", raising=False)
+    monkeypatch.delenv("PROVADOR_MIRROR", raising=False)
+
+
+def make_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """28×28 uint8 images a small model can learn: class k lights rows 2k to 2k+3."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(len(labels), 28, 28), dtype=np.uint8)
+    for i, label in enumerate(labels):
+        images[i, 2 * label : 2 * label + 4, 4:24] = 230
+    return images
+
+
+def write_tiny_dataset(directory: Path, n_train: int = 400, n_test: int = 100, gz: bool = True) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    suffix = ".gz" if gz else ""
+    for part, n in (("train", n_train), ("test", n_test)):
+        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        idx.write(directory / f"{SPLIT_FILES[part + '_images']}{suffix}", make_images(labels, seed=n))
+        idx.write(directory / f"{SPLIT_FILES[part + '_labels']}{suffix}", labels)
+    return directory
+
+
+@pytest.fixture
+def tiny_dir(tmp_path) -> Path:
+    """A folder with four small, learnable IDX files (not Fashion-MNIST: use dataset `idx`)."""
+    return write_tiny_dataset(tmp_path / "tiny")
+
+
+@pytest.fixture
+def tiny_recipe():
+    """The seed recipe pointed at the tiny `idx` dataset, sized to train in about a second."""
+    from provador.recipes import load_recipe
+
+    return load_recipe("seed").with_overrides(
+        {
+            "data.dataset": "idx",
+            "data.validation": 50,
+            "training.epochs": 3,
+            "training.learning_rate": 0.05,
+            "model.hidden": [32, 16],
+        }
+    )
+
+
+@pytest.fixture
+def real_data() -> Path:
+    """The real Fashion-MNIST from Debian's package; required in CI, skipped elsewhere if absent."""
+    if not all((REAL_DATA / f"{stem}.gz").is_file() for stem in SPLIT_FILES.values()):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install dataset-fashion-mnist (see .ci/run)")
+        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One trained run on the tiny dataset, shared by the read-only tests."""
+    from provador.recipes import load_recipe
+    from provador.training import train
+
+    directory = write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
+    recipe = load_recipe("seed").with_overrides(
+        {"data.dataset": "idx", "data.validation": 50, "training.epochs": 3,
+         "training.learning_rate": 0.05, "model.hidden": [32, 16]}
+    )  # fmt: skip
+    run = train(recipe, data_dir=directory, runs_dir=tmp_path_factory.mktemp("runs"), quiet=True)
+    return run, directory

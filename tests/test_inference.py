@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from provador.datasets import load_dataset
+from provador.errors import InputError
+from provador.inference import Predictor, parse_indices
+
+
+def test_predictor_answers_like_the_model(tiny_run):
+    run, data_dir = tiny_run
+    data = load_dataset("idx", data_dir, validation=50)
+    predictor = Predictor(run, top_k=3)
+    predictions = predictor.predict(data.x_test[:10], labels=data.y_test[:10])
+    probabilities = predictor.predict_probabilities(data.x_test[:10])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    for p, row in zip(predictions, probabilities):
+        assert p.class_index == int(np.argmax(row)) and p.label == predictor.class_names_[p.class_index]
+        assert len(p.top) == 3 and p.top[0] == (p.label, p.probability)
+        assert p.top[0][1] >= p.top[1][1] >= p.top[2][1]
+    correct = sum(p.label == p.true_label for p in predictions)
+    assert correct >= 8
+    assert predictor.predict(data.x_test[0])[0].label == predictions[0].label  # a single (28, 28) image
+
+
+def test_image_files_of_the_dataset_size_are_read(tiny_run, tmp_path):
+    run, data_dir = tiny_run
+    data = load_dataset("idx", data_dir, validation=50)
+    path = tmp_path / "x.png"
+    Image.fromarray(data.x_test[3]).save(path)
+    predictor = Predictor(run)
+    (from_file,) = predictor.predict_files([path])
+    assert from_file.label == predictor.predict(data.x_test[3])[0].label
+    assert from_file.source == str(path)
+
+
+def test_wrong_image_size_is_explained(tiny_run, tmp_path):
+    run, _ = tiny_run
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), "white").save(path)
+    with pytest.raises(InputError, match="expected a 28×28 grayscale image.*64×48 image in mode RGB"):
+        Predictor(run).predict_files([path])
+
+
+def test_not_an_image_is_explained(tiny_run, tmp_path):
+    run, _ = tiny_run
+    path = tmp_path / "notes.png"
+    path.write_text("hello")
+    with pytest.raises(InputError, match="not a readable image"):
+        Predictor(run).predict_files([path])
+
+
+def test_wrong_array_shape_is_explained(tiny_run):
+    with pytest.raises(InputError, match=r"Expected images of shape \(N, 28, 28\).*\(2, 32, 32\)"):
+        Predictor(tiny_run[0]).predict(np.zeros((2, 32, 32), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "spec, expected", [("0:5", [0, 1, 2, 3, 4]), ("7", [7]), ("1,4,9", [1, 4, 9]), ("98:", [98, 99])]
+)
+def test_parse_indices(spec, expected):
+    assert parse_indices(spec, 100) == expected
+
+
+@pytest.mark.parametrize("spec, message", [("100", "out of range"), ("5:2", "Expected test indices"), ("x", "Expected")])
+def test_bad_indices(spec, message):
+    with pytest.raises(InputError, match=message):
+        parse_indices(spec, 100)

@@ -62,7 +62,9 @@ def test_parse_indices(spec, expected):
     assert parse_indices(spec, 100) == expected
 
 
-@pytest.mark.parametrize("spec, message", [("100", "out of range"), ("5:2", "Expected test indices"), ("x", "Expected")])
+@pytest.mark.parametrize(
+    "spec, message", [("100", "out of range"), ("5:2", "Expected test indices"), ("x", "Expected")]
+)
 def test_bad_indices(spec, message):
     with pytest.raises(InputError, match=message):
         parse_indices(spec, 100)

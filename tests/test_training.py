@@ -82,9 +82,7 @@ def test_divergence_stops_at_once_and_marks_the_run_failed(tiny_dir, tiny_recipe
         run.load_model()
 
 
-def test_ctrl_c_leaves_an_interrupted_run_without_complete_looking_files(
-    tiny_dir, tiny_recipe, tmp_path, monkeypatch
-):
+def test_ctrl_c_leaves_an_interrupted_run_without_complete_looking_files(tiny_dir, tiny_recipe, tmp_path, monkeypatch):
     original = HistoryRecorder.on_epoch_end
 
     def interrupt_after_two(self, epoch, logs=None):

@@ -81,6 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(handler=cmd_predict)
 
+    report = commands.add_parser("report", help="evaluate a run again and redraw its pictures and report.html")
+    report.add_argument("run")
+    _add_data_dir(report)
+    report.set_defaults(handler=cmd_report)
+
+    runs = commands.add_parser("runs", help="a table of the runs; --compare puts runs side by side")
+    runs.add_argument("--runs-dir", default="runs", help="where run directories are (default: runs)")
+    runs.add_argument(
+        "--compare", nargs="+", metavar="RUN", help="runs to compare: curves on one plot, metrics side by side"
+    )
+    runs.add_argument("--output", default="compare.png", help="where --compare writes its plot (default: compare.png)")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(handler=cmd_runs)
+
     recipes = commands.add_parser("recipes", help="list the shipped recipes, or print one")
     recipes.add_argument("name", nargs="?")
     recipes.set_defaults(handler=cmd_recipes)
@@ -195,13 +209,43 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from provador.evaluation import evaluate
+    from provador.evaluation import evaluate, format_report
 
     result = evaluate(args.run, data_dir=args.data_dir)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+
+
+def cmd_report(args) -> None:
+    from provador.report import build_report
+
+    print(f"Report: {build_report(args.run, data_dir=args.data_dir)}")
+
+
+def cmd_runs(args) -> None:
+    from provador import runs
+
+    if args.compare:
+        from provador.compare import compare_runs, format_comparison
+
+        result = compare_runs(args.compare, args.output)
+        print(json.dumps(result, indent=2) if args.json else format_comparison(result))
+        return
+    rows = runs.list_runs(args.runs_dir)
     if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"Test loss: {result['loss']:.4f}\nTest accuracy: {result['accuracy']:.4f} ({result['images']} images)")
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print(f"No runs in {args.runs_dir} yet: `provador train` makes one.")
+        return
+
+    def pct(value):
+        return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+    print(f"{'run':<32} {'recipe':<10} {'model':<6} {'epochs':>6} {'val acc':>8} {'test acc':>8} {'time s':>7}  status")
+    for r in rows:
+        seconds = f"{r['training_seconds']:.1f}" if r["training_seconds"] is not None else "-"
+        print(f"{r['run']:<32} {r['recipe']:<10} {r['model']:<6} {r['epochs'] or '-':>6} {pct(r['val_accuracy']):>8} "
+              f"{pct(r['test_accuracy']):>8} {seconds:>7}  {r['status']}")  # fmt: skip
 
 
 def cmd_predict(args) -> None:

@@ -1,4 +1,4 @@
-"""Evaluate a model on the test set."""
+"""Evaluate a model on the test set: loss, accuracy, per-class metrics, confusion."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from provador import _files, runs
-from provador.datasets import Dataset
 
 # Keras clips probabilities to this before taking the log; we do the same so
 # our test loss matches `model.evaluate` with sparse categorical cross-entropy.
@@ -16,16 +15,6 @@ _EPSILON = 1e-7
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
-
-
-def test_metrics(model, dataset: Dataset, batch_size: int = 1024) -> dict:
-    """Plain cross-entropy and accuracy on the test set (the model scales raw pixels itself).
-
-    Computed from the predicted probabilities rather than `model.evaluate`, so the
-    number is the same whatever loss (e.g. label smoothing) the model trained with.
-    """
-    probabilities = predict_probabilities(model, dataset.x_test, batch_size)
-    return metrics_from_probabilities(probabilities, dataset.y_test)
 
 
 def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -37,15 +26,82 @@ def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) ->
     }
 
 
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows are true classes, columns predicted classes."""
+    return np.bincount(labels.astype(np.int64) * num_classes + predicted, minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
+
+
+def analyse(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str], top_pairs: int = 5) -> dict:
+    """Everything `evaluate` reports: loss, accuracy, per-class P/R/F1, confusion, confused pairs."""
+    result = metrics_from_probabilities(probabilities, labels)
+    n = len(class_names)
+    matrix = confusion_matrix(labels, np.argmax(probabilities, axis=1), n)
+    true_positives = np.diag(matrix).astype(float)
+    predicted_totals, support = matrix.sum(axis=0), matrix.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted_totals > 0, true_positives / predicted_totals, 0.0)
+        recall = np.where(support > 0, true_positives / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    result["per_class"] = {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
+    }
+    result["macro_f1"] = float(f1.mean())
+    result["confusion_matrix"] = matrix.tolist()
+    # Pairs counted both ways (Shirt taken for T-shirt/top and the reverse).
+    both_ways = matrix + matrix.T
+    pairs = [(int(both_ways[i, j]), i, j) for i in range(n) for j in range(i + 1, n) if both_ways[i, j]]
+    result["most_confused"] = [
+        {"classes": [class_names[i], class_names[j]], "errors": count,
+         f"{class_names[i]} as {class_names[j]}": int(matrix[i, j]),
+         f"{class_names[j]} as {class_names[i]}": int(matrix[j, i])}
+        for count, i, j in sorted(pairs, key=lambda t: (-t[0], t[1], t[2]))[:top_pairs]
+    ]  # fmt: skip
+    return result
+
+
+def format_report(result: dict) -> str:
+    """The evaluation as readable text: headline, per-class table, confusion matrix, confused pairs."""
+    names = list(result["per_class"])
+    width = max(len(name) for name in names)
+    lines = [
+        f"Test loss: {result['loss']:.4f}",
+        f"Test accuracy: {result['accuracy']:.4f} ({result['images']} images)",
+    ]
+    if "per_class" not in result:
+        return "\n".join(lines)
+    lines += ["", f"{'class':<{width}}  precision  recall     f1  support"]
+    for name, m in result["per_class"].items():
+        lines.append(
+            f"{name:<{width}}  {m['precision']:>9.3f}  {m['recall']:>6.3f}  {m['f1']:>5.3f}  {m['support']:>7}"
+        )
+    lines += [f"{'macro F1':<{width}}  {'':>9}  {'':>6}  {result['macro_f1']:>5.3f}", ""]
+    short = [name.split("/")[0][:7] for name in names]
+    lines.append("Confusion matrix (rows: true class, columns: predicted)")
+    lines.append(" " * (width + 2) + "".join(f"{s:>8}" for s in short))
+    for name, row in zip(names, result["confusion_matrix"]):
+        lines.append(f"{name:<{width}}  " + "".join(f"{v:>8}" for v in row))
+    lines += ["", "Most confused pairs:"]
+    for pair in result["most_confused"]:
+        a, b = pair["classes"]
+        lines.append(
+            f"  {a} / {b}: {pair['errors']} errors ({pair[f'{a} as {b}']} one way, {pair[f'{b} as {a}']} the other)"
+        )
+    return "\n".join(lines)
+
+
 def evaluate(run: runs.Run | str | Path, data_dir: str | Path | None = None) -> dict:
-    """Test loss and accuracy of a trained run, recorded in its metrics.json."""
+    """Full test evaluation of a trained run, recorded in its metrics.json under `test`."""
     from provador.training import dataset_for
 
     run = runs.resolve_run(run)
     model = run.load_model()
     recipe = run.recipe
     dataset = dataset_for(recipe, data_dir, progress=False)
-    result = test_metrics(model, dataset, recipe.execution.eval_batch_size)
+    probabilities = predict_probabilities(model, dataset.x_test, recipe.execution.eval_batch_size)
+    result = analyse(probabilities, dataset.y_test, list(dataset.class_names))
     metrics = run.metrics
     if metrics:
         metrics["test"] = result

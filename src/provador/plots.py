@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only: works on servers and in CI without a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -27,8 +28,99 @@ def learning_curves(history: dict[str, list[float]], path: str | Path, title: st
     ax.legend()
     if title:
         ax.set_title(title)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
     fig.tight_layout()
     with _files.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def confusion(matrix: np.ndarray, class_names: list[str], path: str | Path) -> Path:
+    """Counts in each cell; colours normalised per row (the share of each true class)."""
+    matrix = np.asarray(matrix)
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 * n + 2, 0.9 * n + 1.5))
+    image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if rows[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix ({matrix.sum()} test images, accuracy {np.trace(matrix) / matrix.sum():.4f})")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
+    return _save(fig, path)
+
+
+def samples(
+    images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], path: str | Path,
+    title: str = "Test images: prediction (probability) and true class", columns: int = 3,
+) -> Path:  # fmt: skip
+    """TensorFlow-tutorial style: each image beside a bar chart of its ten probabilities."""
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    fig, axes = plt.subplots(rows, 2 * columns, figsize=(4.4 * columns, 1.9 * rows + 0.6), squeeze=False)
+    for k in range(rows * columns):
+        image_ax, bar_ax = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
+        image_ax.axis("off")
+        if k >= count:
+            bar_ax.axis("off")
+            continue
+        predicted, truth = int(np.argmax(probabilities[k])), int(labels[k])
+        colour = "tab:blue" if predicted == truth else "tab:red"
+        image_ax.imshow(images[k], cmap="binary")
+        image_ax.set_title(
+            f"{class_names[predicted]} {probabilities[k][predicted]:.0%}\n(true: {class_names[truth]})",
+            color=colour, fontsize=8,
+        )  # fmt: skip
+        bars = bar_ax.bar(range(len(class_names)), probabilities[k], color="lightgrey")
+        bars[predicted].set_color("tab:red")
+        bars[truth].set_color("tab:blue")
+        bar_ax.set_ylim(0, 1)
+        bar_ax.set_xticks(range(len(class_names)), [n.split("/")[0][:5] for n in class_names], rotation=90, fontsize=6)
+        bar_ax.tick_params(axis="y", labelsize=6)
+    fig.suptitle(title + "  (blue: right, red: wrong)", fontsize=10)
+    return _save(fig, path)
+
+
+def first_layer(kernel: np.ndarray, image_shape: tuple[int, int], path: str | Path, count: int = 32) -> Path:
+    """A sample of first-layer weight vectors drawn as images: what each unit looks for."""
+    kernel = np.asarray(kernel)
+    count = min(count, kernel.shape[1])
+    columns = 8
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.4 * rows + 0.5), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < count:
+            weights = kernel[:, k].reshape(image_shape)
+            limit = np.abs(weights).max() or 1.0
+            ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.set_title(f"unit {k}", fontsize=7)
+    fig.suptitle("First-layer weights (red: bright pixels raise the unit, blue: lower it)", fontsize=9)
+    return _save(fig, path)
+
+
+def compare_curves(histories: dict[str, dict[str, list[float]]], path: str | Path) -> Path:
+    """Several runs' validation accuracy and loss (training as dashed lines) on shared axes."""
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for (name, history), colour in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10):
+        for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
+            if f"val_{key}" in history:
+                ax.plot(range(1, len(history[f"val_{key}"]) + 1), history[f"val_{key}"], color=colour, label=name)
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], color=colour, linestyle="--", alpha=0.6)
+    acc_ax.set_title("validation accuracy (dashed: training)")
+    loss_ax.set_title("validation loss (dashed: training)")
+    for ax in (acc_ax, loss_ax):
+        ax.grid(True)
+        ax.set_xlabel("epoch")
+    acc_ax.legend(fontsize=8)
+    return _save(fig, path)

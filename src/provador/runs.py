@@ -158,3 +158,40 @@ def mark_latest(run: Run) -> None:
 
 def resolve_run(run: Run | str | Path) -> Run:
     return run if isinstance(run, Run) else Run(run)
+
+
+def summarize(path: Path) -> dict:
+    """One row of `provador runs`; a broken folder gets a status instead of an error."""
+    row = {"run": path.name, "path": str(path), "recipe": "", "model": "", "epochs": None,
+           "val_accuracy": None, "test_accuracy": None, "training_seconds": None, "created": "", "status": ""}  # fmt: skip
+    try:
+        run = Run(path)
+        info, metrics = run.info, run.metrics
+    except (RunError, ValueError, OSError) as exc:
+        row["status"] = "not a run" if isinstance(exc, RunError) else "broken (unreadable run.json)"
+        return row
+    history = run.history()
+    row.update(
+        recipe=info.get("recipe", ""),
+        model=info.get("model", ""),
+        created=info.get("created", ""),
+        status=info.get("status", "unknown"),
+        epochs=metrics.get("epochs", len(history.get("loss", [])) or None),
+        val_accuracy=metrics.get("best_val_accuracy") or max(history.get("val_accuracy", [0])) or None,
+        test_accuracy=metrics.get("test", {}).get("accuracy"),
+        training_seconds=metrics.get("training_seconds"),
+    )
+    if row["status"] == "completed" and not (path / MODEL_FILE).is_file():
+        row["status"] = "broken (model.keras missing)"
+    return row
+
+
+def list_runs(runs_dir: str | Path = "runs") -> list[dict]:
+    """Every folder in `runs_dir`, oldest first (the `latest` link is skipped)."""
+    runs_dir = Path(runs_dir).expanduser()
+    if not runs_dir.is_dir():
+        raise RunError(f"No runs directory at {runs_dir}. Train something first (`provador train`) or pass --runs-dir.")
+    rows = [
+        summarize(p) for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    ]
+    return sorted(rows, key=lambda r: (r["created"] or "9999", r["run"]))

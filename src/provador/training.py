@@ -157,9 +157,10 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     history = {k: [row[k] for row in recorder.rows] for k in recorder.rows[0] if k != "epoch"}
     plots.learning_curves(history, run.path / runs.CURVES_FILE, title=f"{recipe.name}: {run.name}")
 
-    from provador.evaluation import test_metrics
+    from provador.evaluation import analyse, predict_probabilities
 
-    test = test_metrics(model, dataset, recipe.execution.eval_batch_size)
+    probabilities = predict_probabilities(model, dataset.x_test, recipe.execution.eval_batch_size)
+    test = analyse(probabilities, dataset.y_test, list(dataset.class_names))
     epochs_run = len(recorder.rows)
     metrics = {
         "status": "completed",
@@ -181,13 +182,18 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
         "data": dataset.source.to_dict(),
     }
     _files.write_json(run.path / runs.METRICS_FILE, metrics)
+    from provador import report
+
+    report.write_pictures(run, model, dataset, probabilities)
     run.update_info(status="completed", ended_unix=time.time())
+    report_path = report.write_report(run, model, dataset)
     runs.mark_latest(run)
 
-    first = np.argmax(model.predict_on_batch(dataset.x_test[:5]), axis=-1)
+    first = np.argmax(probabilities[:5], axis=-1)
     say(f"\nTest accuracy: {test['accuracy']:.4f}   test loss: {test['loss']:.4f}")
     say(f"Training time: {fit_seconds:.1f} s ({fit_seconds / epochs_run:.2f} s per epoch)")
     say("First five test images: " + ", ".join(dataset.class_names[i] for i in first))
+    say(f"Report: {report_path}")
     say(f"Run saved in {run.path}")
 
 

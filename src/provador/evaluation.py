@@ -87,7 +87,8 @@ def format_report(result: dict) -> str:
     for pair in result["most_confused"]:
         a, b = pair["classes"]
         lines.append(
-            f"  {a} / {b}: {pair['errors']} errors ({pair[f'{a} as {b}']} one way, {pair[f'{b} as {a}']} the other)"
+            f"  {a} / {b}: {pair['errors']} errors ({a} taken for {b}: {pair[f'{a} as {b}']}, "
+            f"{b} taken for {a}: {pair[f'{b} as {a}']})"
         )
     return "\n".join(lines)
 

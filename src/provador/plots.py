@@ -9,6 +9,7 @@ import numpy as np
 
 matplotlib.use("Agg")  # files only: works on servers and in CI without a display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from provador import _files  # noqa: E402
 
@@ -25,6 +26,7 @@ def learning_curves(history: dict[str, list[float]], path: str | Path, title: st
     ax.grid(True)
     ax.set_ylim(0, 1)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     if title:
         ax.set_title(title)
@@ -122,5 +124,6 @@ def compare_curves(histories: dict[str, dict[str, list[float]]], path: str | Pat
     for ax in (acc_ax, loss_ax):
         ax.grid(True)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.legend(fontsize=8)
     return _save(fig, path)

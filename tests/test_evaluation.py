@@ -26,7 +26,9 @@ def test_per_class_metrics_match_scikit_learn(predictions):
     probabilities, labels = predictions
     result = analyse(probabilities, labels, NAMES)
     predicted = probabilities.argmax(axis=1)
-    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted, labels=range(4), zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=range(4), zero_division=0
+    )
     for i, name in enumerate(NAMES):
         got = result["per_class"][name]
         assert got["precision"] == pytest.approx(precision[i])

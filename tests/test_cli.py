@@ -115,8 +115,14 @@ def test_train_evaluate_predict_from_the_command_line(capsys, tiny_dir, tmp_path
 
     photo = tmp_path / "photo.jpg"
     Image.new("RGB", (640, 480), "white").save(photo)
-    code, _, err = run_cli(capsys, "predict", run_dir, str(photo))
-    assert code == 1 and "expected a 28×28 grayscale image" in err
+    code, out, _ = run_cli(capsys, "predict", run_dir, str(photo), "--show-input", str(tmp_path / "seen"))
+    assert code == 0 and out.startswith(f"{photo}: ") and "top-3:" in out
+    assert (tmp_path / "seen" / "photo.input.png").is_file()
+
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    code, _, err = run_cli(capsys, "predict", run_dir, str(text))
+    assert code == 1 and "notes.jpg is not an image" in err and "Traceback" not in err
 
 
 def test_runs_that_are_not_runs(capsys, tmp_path):

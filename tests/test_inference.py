@@ -34,20 +34,33 @@ def test_image_files_of_the_dataset_size_are_read(tiny_run, tmp_path):
     assert from_file.source == str(path)
 
 
-def test_wrong_image_size_is_explained(tiny_run, tmp_path):
-    run, _ = tiny_run
+def test_photos_of_any_size_go_through_the_pipeline(tiny_run, tmp_path):
+    run, data_dir = tiny_run
+    data = load_dataset("idx", data_dir, validation=50)
+    # The dataset image as a "product photo": dark on white, 10× larger, off-centre.
+    photo = Image.new("RGB", (400, 330), "white")
+    photo.paste(Image.fromarray(255 - data.x_test[7]).resize((280, 280)).convert("RGB"), (100, 20))
     path = tmp_path / "photo.png"
-    Image.new("RGB", (64, 48), "white").save(path)
-    with pytest.raises(InputError, match="expected a 28×28 grayscale image.*64×48 image in mode RGB"):
-        Predictor(run).predict_files([path])
+    photo.save(path)
+    predictor = Predictor(run)
+    (answer,) = predictor.predict_files([path], show_input=tmp_path / "seen")
+    assert answer.label == predictor.predict(data.x_test[7])[0].label
+    with Image.open(tmp_path / "seen" / "photo.input.png") as seen:
+        assert seen.size == (28, 28) and seen.mode == "L"
 
 
 def test_not_an_image_is_explained(tiny_run, tmp_path):
     run, _ = tiny_run
     path = tmp_path / "notes.png"
     path.write_text("hello")
-    with pytest.raises(InputError, match="not a readable image"):
+    with pytest.raises(InputError, match="not an image Pillow can read"):
         Predictor(run).predict_files([path])
+
+
+def test_low_confidence_is_flagged(tiny_run):
+    predictor = Predictor(tiny_run[0])
+    flat = predictor.predict(np.full((28, 28), 30, np.uint8))[0]
+    assert flat.low_confidence == (flat.probability < 0.5)
 
 
 def test_wrong_array_shape_is_explained(tiny_run):

@@ -74,7 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="class names and probabilities for test images or image files")
     predict.add_argument("run")
-    predict.add_argument("images", nargs="*", metavar="IMAGE", help="28×28 grayscale image files")
+    predict.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="image files: photos (JPEG, PNG, WebP, GIF, BMP, TIFF) or 28×28 dataset-style images",
+    )
+    predict.add_argument("--show-input", metavar="DIR", help="save the 28×28 image the model saw for each file in DIR")
     predict.add_argument("--test-index", help="test images by index: 0:5, 7 or 1,4,9 (default 0:5 when no IMAGE)")
     predict.add_argument("--top", type=int, default=3, help="how many classes to list per image (default 3)")
     _add_data_dir(predict)
@@ -264,7 +270,7 @@ def cmd_predict(args) -> None:
             data.x_test[indices], sources=[f"test[{i}]" for i in indices], labels=data.y_test[indices]
         )
     if args.images:
-        predictions += predictor.predict_files(args.images)
+        predictions += predictor.predict_files(args.images, show_input=args.show_input)
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2))
         return
@@ -273,7 +279,10 @@ def cmd_predict(args) -> None:
         if p.true_label is not None:
             truth = f"  (true: {p.true_label}{'' if p.true_label == p.label else ', WRONG'})"
         top = ", ".join(f"{name} {prob:.1%}" for name, prob in p.top)
-        print(f"{p.source}: {p.label} {p.probability:.1%}{truth}\n    top-{len(p.top)}: {top}")
+        guess = "  (low confidence: not sure, see the top classes)" if p.low_confidence else ""
+        print(f"{p.source}: {p.label} {p.probability:.1%}{truth}{guess}\n    top-{len(p.top)}: {top}")
+    if args.show_input:
+        print(f"The 28×28 images the model saw are in {args.show_input}")
 
 
 def cmd_recipes(args) -> None:

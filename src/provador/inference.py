@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from provador import runs
+from provador import photos, runs
 from provador.errors import InputError
+
+# Below this top probability an answer is reported as a guess, with its top-3.
+LOW_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Prediction:
     top: list[tuple[str, float]]
     probabilities: dict[str, float]
     true_label: str | None = None
+    low_confidence: bool = False
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -64,30 +68,28 @@ class Predictor:
             for i, (p, src) in enumerate(zip(probabilities, sources))
         ]
 
-    def predict_files(self, paths: list[str | Path]) -> list[Prediction]:
-        images = np.stack([self.load_image(p) for p in paths])
-        return self.predict(images, sources=[str(p) for p in paths])
+    def predict_files(self, paths: list[str | Path], show_input: str | Path | None = None) -> list[Prediction]:
+        """Predict image files of any size and format, through the photo pipeline.
 
-    def load_image(self, path: str | Path) -> np.ndarray:
-        """A grayscale image file already at the model's input size (photos come later)."""
-        from PIL import Image, UnidentifiedImageError
+        `show_input` names a folder where the 28×28 image the model saw is saved
+        for each file (as `<name>.input.png`).
+        """
+        prepared = [self.prepare(p) for p in paths]
+        if show_input is not None:
+            folder = Path(show_input)
+            folder.mkdir(parents=True, exist_ok=True)
+            for path, pixels in zip(paths, prepared):
+                (folder / f"{Path(path).stem}.input.png").write_bytes(photos.to_png(pixels))
+        return self.predict(np.stack(prepared), sources=[str(p) for p in paths])
 
-        path = Path(path)
-        try:
-            with Image.open(path) as image:
-                image.load()
-        except FileNotFoundError:
-            raise InputError(f"Image file {path} does not exist.") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputError(f"{path} is not a readable image ({exc}). Expected a PNG, JPEG or similar file.") from None
-        height, width = self.input_shape_
-        if image.mode != "L" or image.size != (width, height):
+    def prepare(self, source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+        """The model's input for an image file or bytes (see `provador.photos`)."""
+        if self.input_shape_ != (photos.SIZE, photos.SIZE):
             raise InputError(
-                f"{path}: expected a {width}×{height} grayscale image (mode L), like the dataset's. "
-                f"Received a {image.size[0]}×{image.size[1]} image in mode {image.mode}. "
-                "Convert it first, e.g. with Pillow: Image.open(p).convert('L').resize((28, 28))."
+                f"Photos are turned into {photos.SIZE}×{photos.SIZE} images, but this model expects "
+                f"{self.input_shape_}. Pass arrays of that shape instead."
             )
-        return np.asarray(image, dtype=np.uint8)
+        return photos.prepare(source, name).pixels
 
     def _prediction(self, probabilities: np.ndarray, source: str, true_label: str | None) -> Prediction:
         order = np.argsort(-probabilities)
@@ -100,6 +102,7 @@ class Predictor:
             top=[(self.class_names_[i], float(probabilities[i])) for i in order[: self.top_k]],
             probabilities={name: float(p) for name, p in zip(self.class_names_, probabilities)},
             true_label=true_label,
+            low_confidence=float(probabilities[best]) < LOW_CONFIDENCE,
         )
 
 

@@ -1,0 +1,146 @@
+"""Turn any photo of a garment into a Fashion-MNIST-like 28×28 image.
+
+Follows the steps Zalando used to make the dataset from product photos (Xiao,
+Rasul and Vollgraf 2017, §2): trim edges close to the corner colour, resize the
+longest edge to 28, sharpen, pad the short edge to 28 with the garment centred,
+negate, convert to 8-bit grayscale. Before that, any common file is brought to
+plain RGB: EXIF orientation applied, transparency composited on white, palette,
+CMYK and 16-bit images converted, the first frame of an animation taken.
+Images already in dataset form (28×28, dark background) are used as they are.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from provador.errors import InputError
+
+SIZE = 28
+MAX_PIXELS = 40_000_000  # decompression bombs: Pillow only warns below 2× its own limit
+TRIM_THRESHOLD = 0.05  # the paper's: 5% of the largest possible intensity distance
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """The 28×28 uint8 image the model sees, and how it was made."""
+
+    pixels: np.ndarray
+    as_is: bool  # True when the input was already in dataset form
+    original_size: tuple[int, int]
+
+
+def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Image:
+    """Open and fully decode an image file or bytes, with clear errors for everything that can go wrong."""
+    name = name or (str(source) if not isinstance(source, bytes) else "upload")
+    if isinstance(source, bytes):
+        if not source:
+            raise InputError(f"{name} is empty: expected the bytes of an image file (JPEG, PNG, WebP, …).")
+        stream = io.BytesIO(source)
+    else:
+        if not Path(source).is_file():
+            raise InputError(f"Image file {source} does not exist.")
+        stream = open(source, "rb")  # noqa: SIM115 (closed below)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+            if image.format not in FORMATS:
+                raise InputError(
+                    f"{name} is a {image.format} image; expected one of JPEG, PNG, WebP, GIF, BMP or TIFF."
+                )
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise InputError(
+                    f"{name} is {width}×{height} = {width * height / 1e6:.0f} megapixels; the limit is "
+                    f"{MAX_PIXELS / 1e6:.0f}. Resize it first."
+                )
+            image.seek(0)  # the first frame of a GIF or multi-page TIFF
+            image.load()
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{name} declares too many pixels (over {MAX_PIXELS / 1e6:.0f} megapixels).") from None
+    except UnidentifiedImageError:
+        raise InputError(
+            f"{name} is not an image Pillow can read: expected JPEG, PNG, WebP, GIF, BMP or TIFF."
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{name} is a damaged or truncated image ({exc}).") from None
+    finally:
+        if not isinstance(source, bytes):
+            stream.close()
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Plain 8-bit RGB: orientation applied, transparency on white, 16-bit and CMYK converted."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) * 255 if high > low else np.zeros_like(values)
+        image = Image.fromarray(scaled.round().astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+def in_dataset_form(image: Image.Image) -> bool:
+    """28×28 grayscale-looking with a dark border: already like a Fashion-MNIST image."""
+    if image.size != (SIZE, SIZE):
+        return False
+    gray = np.asarray(image.convert("L"), dtype=np.float64)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return border.mean() < 64
+
+
+def trim(image: Image.Image) -> Image.Image:
+    """Crop away the edges whose colour is close to the corners' (the background)."""
+    pixels = np.asarray(image, dtype=np.int16)
+    corners = np.stack([pixels[0, 0], pixels[0, -1], pixels[-1, 0], pixels[-1, -1]])
+    background = np.median(corners, axis=0)
+    distance = np.abs(pixels - background).max(axis=2)
+    rows, cols = np.nonzero(distance > TRIM_THRESHOLD * 255)
+    if len(rows) == 0:
+        return image  # a blank image: nothing to trim to
+    return image.crop((cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))
+
+
+def prepare(source: str | Path | bytes | Image.Image, name: str | None = None) -> PreparedImage:
+    """The 28×28 uint8 image the model should see for this photo or file."""
+    image = source if isinstance(source, Image.Image) else open_image(source, name)
+    original_size = image.size
+    rgb = to_rgb(image)
+    if in_dataset_form(rgb):
+        return PreparedImage(np.asarray(rgb.convert("L"), dtype=np.uint8), True, original_size)
+    corners = np.asarray(rgb, dtype=np.float64)[[0, 0, -1, -1], [0, -1, 0, -1]]
+    light_background = corners.mean() >= 128
+    background = tuple(int(v) for v in np.median(corners, axis=0))
+    cropped = trim(rgb)
+    scale = SIZE / max(cropped.size)
+    resized = cropped.resize(
+        (max(1, round(cropped.width * scale)), max(1, round(cropped.height * scale))), Image.Resampling.LANCZOS
+    )
+    sharpened = resized.filter(ImageFilter.UnsharpMask(radius=0.5, percent=150, threshold=0))
+    square = Image.new("RGB", (SIZE, SIZE), background)
+    square.paste(sharpened, ((SIZE - sharpened.width) // 2, (SIZE - sharpened.height) // 2))
+    # Fashion-MNIST garments are light on black: negate photos taken on a light background.
+    gray = ImageOps.grayscale(ImageOps.invert(square) if light_background else square)
+    return PreparedImage(np.asarray(gray, dtype=np.uint8), False, original_size)
+
+
+def to_png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8), "L").save(buffer, format="PNG")
+    return buffer.getvalue()

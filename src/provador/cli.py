@@ -101,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=cmd_runs)
 
+    serve = commands.add_parser("serve", help="HTTP API and web page for a trained run")
+    serve.add_argument("run")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    _add_data_dir(serve)
+    serve.set_defaults(handler=cmd_serve)
+
     recipes = commands.add_parser("recipes", help="list the shipped recipes, or print one")
     recipes.add_argument("name", nargs="?")
     recipes.set_defaults(handler=cmd_recipes)
@@ -283,6 +291,22 @@ def cmd_predict(args) -> None:
         print(f"{p.source}: {p.label} {p.probability:.1%}{truth}{guess}\n    top-{len(p.top)}: {top}")
     if args.show_input:
         print(f"The 28×28 images the model saw are in {args.show_input}")
+
+
+def cmd_serve(args) -> None:
+    from provador.runs import Run
+    from provador.serve import serve
+
+    run = Run(args.run)
+    _ = run.model_path  # fail now, with a clear message, if there is no model
+    reach = (
+        "this machine only; use --host 0.0.0.0 to let other machines on your network in"
+        if args.host in ("127.0.0.1", "localhost", "::1")
+        else "reachable from other machines: anyone who can reach this address can use it"
+    )
+    print(f"Serving {run.path.name} on http://{args.host}:{args.port}/  (bound to {args.host}: {reach})")
+    print(f"API docs: http://{args.host}:{args.port}/docs   Stop with Ctrl-C.")
+    serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log)
 
 
 def cmd_recipes(args) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from provador.errors import InputError
 
 # Below this top probability an answer is reported as a guess, with its top-3.
 LOW_CONFIDENCE = 0.5
+_CHUNK = 1024  # largest batch handed to the model at once
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,41 @@ class Predictor:
                 f"Expected images of shape (N, {', '.join(map(str, self.input_shape_))}) "
                 f"with raw pixel values 0-255. Received shape {images.shape}."
             )
-        # predict_on_batch: one compiled call, no per-call progress bar or data pipeline.
-        return np.asarray(self.model_.predict_on_batch(images.astype(np.float32)), dtype=np.float64)
+        images = images.astype(np.float32)
+        chunks = [self._predict_padded(images[i : i + _CHUNK]) for i in range(0, len(images), _CHUNK)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.class_names_)))
+
+    def _predict_padded(self, images: np.ndarray) -> np.ndarray:
+        # predict_on_batch is one compiled call with no progress bar or data pipeline, but
+        # JAX compiles once per batch shape: pad to a power of two so only ~11 shapes exist.
+        n = len(images)
+        bucket = 1 << max(0, n - 1).bit_length()
+        if bucket > n:
+            images = np.concatenate([images, np.zeros((bucket - n, *images.shape[1:]), images.dtype)])
+        return np.asarray(self._forward(images), dtype=np.float64)[:n]
+
+    @functools.cached_property
+    def _forward(self):
+        """The model's forward pass as one call. On JAX, a jitted stateless call: about 5×
+        less overhead per call than `predict_on_batch`, which matters for single images."""
+        from provador._keras import backend_name
+
+        if backend_name() != "jax":
+            return self.model_.predict_on_batch
+        import jax
+
+        model = self.model_
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        forward = jax.jit(lambda x: model.stateless_call(trainable, non_trainable, x, training=False)[0])
+        return forward
+
+    def warm_up(self, max_batch: int = 64) -> None:
+        """Compile every batch shape up to `max_batch` now, not on the first requests."""
+        size = 1
+        while size <= max_batch:
+            self.predict_probabilities(np.zeros((size, *self.input_shape_), np.uint8))
+            size *= 2
 
     def predict(self, images: np.ndarray, sources: list[str] | None = None, labels=None) -> list[Prediction]:
         probabilities = self.predict_probabilities(images)

@@ -1,0 +1,231 @@
+"""The FastAPI application: an HTTP API and a web page over one Predictor.
+
+The model is loaded once, in the app's lifespan, and every prediction goes
+through a DynamicBatcher, so concurrent requests share model calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from provador import __version__, photos, runs
+from provador.errors import InputError, ProvadorError
+from provador.inference import Predictor
+from provador.serve.batching import DynamicBatcher
+
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_images: int = 32
+    max_batch: int = 64
+    window_ms: float = 1.0
+
+
+class ApiError(Exception):
+    """A 4xx answer: `status` and a message saying what was expected."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: str | Path | None = None) -> FastAPI:
+    run = runs.resolve_run(run)
+    state: dict = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        predictor = Predictor(run)
+        predictor.warm_up(limits.max_batch)
+        state["predictor"] = predictor
+        state["batcher"] = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
+        state["model_id"] = f"{run.name}:{hashlib.sha256(run.model_path.read_bytes()).hexdigest()[:12]}"
+        yield
+        state["batcher"].close()
+
+    app = FastAPI(
+        title="provador",
+        version=__version__,
+        summary="Fashion-MNIST classifier: predictions for photos of clothes and 28×28 images.",
+        lifespan=lifespan,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError):
+        return JSONResponse({"error": str(exc), "status": exc.status}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": f"Invalid request: {problems}.", "status": 422}, status_code=422)
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/healthz", summary="Liveness: 200 once the model is loaded")
+    def healthz():
+        return {"status": "ok", "model": state["model_id"]}
+
+    @app.get("/v1/model", summary="The served model: recipe, classes, test metrics, versions")
+    def model_info():
+        metrics = run.metrics
+        test = metrics.get("test", {})
+        return {
+            "id": state["model_id"],
+            "run": run.name,
+            "classes": state["predictor"].class_names_,
+            "input_shape": list(state["predictor"].input_shape_),
+            "recipe": run.recipe.model_dump(mode="json"),
+            "metrics": {k: test.get(k) for k in ("accuracy", "loss", "images", "macro_f1")},
+            "backend": metrics.get("backend"),
+            "versions": {"provador": __version__, **metrics.get("versions", {})},
+            "limits": {
+                "max_upload_bytes": limits.max_upload_bytes,
+                "max_images": limits.max_images,
+                "max_pixels": photos.MAX_PIXELS,
+            },  # fmt: skip
+            "batching": {"batches": state["batcher"].batches, "images": state["batcher"].images},
+        }
+
+    @app.post(
+        "/v1/predict",
+        summary="Classify one or several images",
+        description=(
+            "Send image files as multipart/form-data, each in a field named `file` (repeat the field for "
+            "several), or JSON `{\"images\": [28×28 arrays of integers 0-255]}`. Photos of any size go "
+            "through the Fashion-MNIST preprocessing (trim, resize, sharpen, pad, negate, grayscale)."
+        ),
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+            "application/json": {"schema": {"type": "object", "properties": {"images": {
+                "type": "array", "items": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}}}}},
+        }}},
+    )  # fmt: skip
+    async def predict(
+        request: Request,
+        top_k: int = Query(3, ge=1, le=10, description="how many classes to list per image"),
+        include_input: bool = Query(False, description="return the 28×28 image the model saw, as PNG base64"),
+    ):
+        predictor: Predictor = state["predictor"]
+        body = await _read_limited(request, limits.max_upload_bytes)
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            names, images = await _images_from_form(request, body, predictor, limits)
+        elif content_type.startswith("application/json"):
+            names, images = _images_from_json(body, predictor, limits)
+        else:
+            raise ApiError(415, f"Expected multipart/form-data (image files in `file` fields) or application/json "
+                                f"(`{{\"images\": [...]}}`). Received content type {content_type or 'none'!r}.")  # fmt: skip
+        future = state["batcher"].submit(images)
+        probabilities = await asyncio.wrap_future(future)
+        answers = []
+        for name, pixels, row in zip(names, images, probabilities):
+            answer = predictor._prediction(row, name, None).to_dict()
+            answer["top"] = answer["top"][:top_k]
+            answer.pop("true_label")
+            if include_input:
+                answer["input_png"] = base64.b64encode(photos.to_png(pixels)).decode("ascii")
+            answers.append(answer)
+        return {"model": state["model_id"], "predictions": answers}
+
+    @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
+    def random_sample():
+        if "test" not in state:
+            from provador.training import dataset_for
+
+            try:
+                dataset = dataset_for(run.recipe, data_dir, progress=False)
+            except ProvadorError as exc:
+                raise ApiError(503, f"The test images are not available on this server: {exc}") from None
+            state["test"] = (dataset.x_test, dataset.y_test, dataset.class_names)
+        images, labels, names = state["test"]
+        index = int(np.random.default_rng().integers(len(images)))
+        return {"index": index, "true_label": names[int(labels[index])],
+                "png": base64.b64encode(photos.to_png(images[index])).decode("ascii")}  # fmt: skip
+
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"The upload is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"The upload is over the {limit / 1e6:.0f} MB limit.")
+        chunks.append(chunk)
+    if not size:
+        raise ApiError(400, "The request body is empty: expected image files in `file` fields, or JSON images.")
+    return b"".join(chunks)
+
+
+async def _images_from_form(request: Request, body: bytes, predictor: Predictor, limits: Limits):
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=limits.max_images + 1, max_fields=100)
+    except Exception as exc:  # a malformed multipart body
+        raise ApiError(400, f"Could not parse the multipart form: {exc}.") from None
+    uploads = [item for item in form.getlist("file") if hasattr(item, "read")]
+    if not uploads:
+        raise ApiError(400, "Expected at least one image file in a form field named `file`.")
+    if len(uploads) > limits.max_images:
+        raise ApiError(413, f"Too many images: {len(uploads)} sent, at most {limits.max_images} per request.")
+    names, images = [], []
+    for upload in uploads:
+        data = await upload.read()
+        name = upload.filename or "upload"
+        try:
+            images.append(await run_in_threadpool(predictor.prepare, data, name))
+        except InputError as exc:
+            status = 413 if "megapixels" in str(exc) else 415 if "not an image" in str(exc) else 422
+            raise ApiError(status, str(exc)) from None
+        names.append(name)
+    return names, np.stack(images)
+
+
+def _images_from_json(body: bytes, predictor: Predictor, limits: Limits):
+    height, width = predictor.input_shape_
+    expected = f'Expected JSON {{"images": [...]}} with a list of {height}×{width} arrays of integers 0-255'
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, f"{expected}; the body is not valid JSON.") from None
+    raw = payload.get("images") if isinstance(payload, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise ApiError(422, f"{expected}; received no `images` list.")
+    if len(raw) > limits.max_images:
+        raise ApiError(413, f"Too many images: {len(raw)} sent, at most {limits.max_images} per request.")
+    try:
+        array = np.asarray(raw)
+    except ValueError:
+        raise ApiError(422, f"{expected}; the arrays have uneven shapes.") from None
+    if array.shape[1:] != (height, width):
+        raise ApiError(422, f"{expected}; received shape {list(array.shape)}.")
+    if array.dtype.kind not in "iu" or array.min() < 0 or array.max() > 255:
+        kind = "non-integer values" if array.dtype.kind not in "iu" else "values outside 0-255"
+        raise ApiError(422, f"{expected}; received {kind} (dtype {array.dtype}).")
+    return [f"images[{i}]" for i in range(len(array))], array.astype(np.uint8)

@@ -1,0 +1,118 @@
+// provador's web page: send an image to /v1/predict and show what the model saw and thinks.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let classes = [];
+
+async function loadModel() {
+  try {
+    const info = await (await fetch("/v1/model")).json();
+    classes = info.classes;
+    const acc = info.metrics.accuracy;
+    $("model-line").textContent = `Model ${info.id} · ${info.recipe.model.architecture}` +
+      (acc != null ? ` · test accuracy ${(acc * 100).toFixed(1)}%` : "");
+  } catch (err) {
+    showError("Could not reach the provador server: " + err);
+  }
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = false;
+  $("result").hidden = true;
+}
+
+async function predict(blob, filename) {
+  $("error").hidden = true;
+  $("input-preview").src = URL.createObjectURL(blob);
+  const form = new FormData();
+  form.append("file", blob, filename || "image.png");
+  let response;
+  try {
+    response = await fetch("/v1/predict?top_k=3&include_input=true", { method: "POST", body: form });
+  } catch (err) {
+    showError("The server did not answer: " + err);
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    showError(body.error || `The server answered ${response.status}.`);
+    return;
+  }
+  show(body.predictions[0]);
+}
+
+function show(answer) {
+  $("model-input").src = "data:image/png;base64," + answer.input_png;
+  $("label").textContent = answer.label;
+  $("probability").textContent = `${(answer.probability * 100).toFixed(1)}%`;
+  $("confidence-note").hidden = !answer.low_confidence;
+  const bars = $("bars");
+  bars.replaceChildren();
+  for (const [name, p] of Object.entries(answer.probabilities)) {
+    const li = document.createElement("li");
+    if (name === answer.label) li.className = "top";
+    const label = document.createElement("span");
+    label.textContent = name;
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.style.width = `${Math.max(p * 100, 0.5)}%`;
+    const pct = document.createElement("span");
+    pct.className = "pct";
+    pct.textContent = `${(p * 100).toFixed(1)}%`;
+    li.append(label, bar, pct);
+    bars.append(li);
+  }
+  $("result").hidden = false;
+}
+
+function pickFile(file) {
+  if (!file) return;
+  predict(file, file.name);
+}
+
+// File picker, drag and drop, paste.
+$("file").addEventListener("change", (e) => pickFile(e.target.files[0]));
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  pickFile(e.dataTransfer.files[0]);
+});
+window.addEventListener("paste", (e) => {
+  const item = [...e.clipboardData.items].find((i) => i.type.startsWith("image/"));
+  if (item) pickFile(item.getAsFile());
+});
+
+// A random test image from the dataset.
+$("random").addEventListener("click", async () => {
+  const response = await fetch("/v1/samples/random");
+  const body = await response.json();
+  if (!response.ok) { showError(body.error); return; }
+  const blob = await (await fetch("data:image/png;base64," + body.png)).blob();
+  predict(blob, `test-${body.index}.png`);
+});
+
+// Drawing: dark strokes on white, like a product photo; the server negates it.
+const canvas = $("canvas");
+const ctx = canvas.getContext("2d");
+function clearCanvas() { ctx.fillStyle = "white"; ctx.fillRect(0, 0, canvas.width, canvas.height); }
+clearCanvas();
+let drawing = false;
+function point(e) {
+  const r = canvas.getBoundingClientRect();
+  return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height];
+}
+canvas.addEventListener("pointerdown", (e) => { drawing = true; ctx.beginPath(); ctx.moveTo(...point(e)); });
+canvas.addEventListener("pointermove", (e) => {
+  if (!drawing) return;
+  ctx.lineWidth = 18; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#222";
+  ctx.lineTo(...point(e)); ctx.stroke();
+});
+window.addEventListener("pointerup", () => { drawing = false; });
+$("clear").addEventListener("click", clearCanvas);
+$("predict-drawing").addEventListener("click", () => canvas.toBlob((blob) => predict(blob, "drawing.png")));
+
+loadModel();

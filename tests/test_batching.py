@@ -1,0 +1,48 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from provador.serve.batching import DynamicBatcher
+
+
+def slow_double(images: np.ndarray) -> np.ndarray:
+    time.sleep(0.02)  # a model call that takes a while: requests pile up meanwhile
+    return images.reshape(len(images), -1)[:, :1] * 2
+
+
+def test_concurrent_jobs_share_model_calls_and_get_their_own_rows():
+    batcher = DynamicBatcher(slow_double, max_batch=16, window_ms=5)
+    futures = [batcher.submit(np.full((1, 2, 2), i)) for i in range(40)]
+    results = [f.result(timeout=10) for f in futures]
+    batcher.close()
+    assert [int(r[0, 0]) for r in results] == [2 * i for i in range(40)]
+    assert batcher.images == 40
+    assert batcher.batches <= 6  # 40 images in batches of up to 16, not 40 calls
+
+
+def test_max_batch_is_respected():
+    sizes = []
+    batcher = DynamicBatcher(lambda x: (sizes.append(len(x)), x[:, 0, :1])[1], max_batch=8, window_ms=20)
+    futures = [batcher.submit(np.zeros((3, 2, 2))) for _ in range(10)]
+    [f.result(timeout=10) for f in futures]
+    batcher.close()
+    assert sum(sizes) == 30 and max(sizes) <= 9  # whole requests: one of 3 may top up a batch of 6
+
+
+def test_a_failing_model_call_fails_its_requests_and_the_batcher_goes_on():
+    calls = []
+
+    def flaky(images):
+        calls.append(len(images))
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return images[:, 0, :1]
+
+    batcher = DynamicBatcher(flaky, window_ms=0)
+    with pytest.raises(RuntimeError, match="boom"):
+        batcher.submit(np.zeros((1, 2, 2))).result(timeout=10)
+    assert batcher.submit(np.ones((1, 2, 2))).result(timeout=10)[0, 0] == 1
+    batcher.close()
+    assert not any(t.name == "provador-batcher" and t.is_alive() for t in threading.enumerate())

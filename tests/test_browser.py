@@ -1,0 +1,105 @@
+"""End to end in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from provador.datasets import load_dataset
+from provador.inference import Predictor
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    import uvicorn
+
+    from provador.serve import create_app
+
+    run, data_dir = tiny_run
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(run, data_dir=data_dir), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", run, data_dir
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install chromium and chromium-driver (see .ci/run)")
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,900"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_for(predicate, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the page")
+
+
+def test_upload_through_the_page_shows_the_models_label(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    url, run, data_dir = server
+    data = load_dataset("idx", data_dir, validation=50)
+    # A "product photo" of test image 4: dark on white, larger, off-centre.
+    photo = Image.new("RGB", (300, 240), "white")
+    photo.paste(Image.fromarray(255 - data.x_test[4]).resize((168, 168)).convert("RGB"), (90, 30))
+    path = tmp_path / "shirt.jpg"
+    photo.save(path, quality=92)
+    expected = Predictor(run).predict_files([path])[0]
+
+    browser.get(url + "/")
+    wait_for(lambda: "Model " in browser.find_element(By.ID, "model-line").text)
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    label = wait_for(lambda: browser.find_element(By.ID, "label").text)
+    assert label == expected.label
+    bars = browser.find_elements(By.CSS_SELECTOR, "#bars li")
+    assert len(bars) == 10
+    assert browser.find_element(By.ID, "model-input").get_attribute("src").startswith("data:image/png;base64,")
+    browser.save_screenshot(str(tmp_path / "page.png"))
+    assert np.asarray(Image.open(tmp_path / "page.png")).std() > 10  # something was drawn
+
+
+def test_a_file_that_is_not_an_image_shows_a_readable_error(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = server
+    path = tmp_path / "notes.png"
+    path.write_text("this is not an image")
+    browser.get(url + "/")
+    wait_for(lambda: "Model " in browser.find_element(By.ID, "model-line").text)
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    error = wait_for(lambda: browser.find_element(By.ID, "error").text)
+    assert "notes.png is not an image" in error

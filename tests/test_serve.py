@@ -1,0 +1,132 @@
+"""The HTTP API with FastAPI's TestClient: every route and every bad input."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from provador.datasets import load_dataset
+from provador.inference import Predictor
+from provador.serve import Limits, create_app
+
+
+@pytest.fixture(scope="module")
+def served(tiny_run):
+    run, data_dir = tiny_run
+    app = create_app(run, limits=Limits(max_upload_bytes=200_000, max_images=4), data_dir=data_dir)
+    with TestClient(app) as client:
+        yield client, run, data_dir
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_health_and_model(served):
+    client, run, _ = served
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    info = client.get("/v1/model").json()
+    assert info["id"].startswith(run.name + ":") and info["classes"] == run.class_names
+    assert info["recipe"]["model"]["architecture"] == "mlp"
+    assert info["metrics"]["accuracy"] == run.metrics["test"]["accuracy"]
+    assert info["limits"]["max_images"] == 4
+
+
+def test_predict_files_matches_the_predictor(served):
+    client, run, data_dir = served
+    data = load_dataset("idx", data_dir, validation=50)
+    files = [("file", (f"test{i}.png", png(data.x_test[i]), "image/png")) for i in range(3)]
+    response = client.post("/v1/predict?top_k=2&include_input=true", files=files)
+    assert response.status_code == 200
+    body = response.json()
+    expected = Predictor(run).predict(data.x_test[:3])
+    assert [p["label"] for p in body["predictions"]] == [e.label for e in expected]
+    first = body["predictions"][0]
+    assert first["source"] == "test0.png" and len(first["top"]) == 2
+    assert abs(sum(first["probabilities"].values()) - 1) < 1e-4
+    seen = np.asarray(Image.open(io.BytesIO(__import__("base64").b64decode(first["input_png"]))))
+    np.testing.assert_array_equal(seen, data.x_test[0])  # dataset-form images are used as they are
+
+
+def test_predict_json_arrays(served):
+    client, run, data_dir = served
+    data = load_dataset("idx", data_dir, validation=50)
+    response = client.post("/v1/predict", json={"images": data.x_test[:2].tolist()})
+    assert response.status_code == 200
+    labels = [p["label"] for p in response.json()["predictions"]]
+    assert labels == [p.label for p in Predictor(run).predict(data.x_test[:2])]
+
+
+def test_random_sample_and_page_and_docs(served):
+    client, run, _ = served
+    sample = client.get("/v1/samples/random").json()
+    assert sample["true_label"] in run.class_names and Image.open(
+        io.BytesIO(__import__("base64").b64decode(sample["png"]))
+    ).size == (28, 28)
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="canvas"' in page.text and "/static/app.js" in page.text
+    assert "http" not in page.text.split("<body>")[0].replace('content="width', "")  # no CDN in <head>
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/docs").status_code == 200
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def huge_png() -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10_000, 10_000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, message",
+    [
+        ({"content": b"", "headers": {"content-type": "application/json"}}, 400, "body is empty"),
+        ({"files": [("file", ("a.png", b"not an image at all", "image/png"))]}, 415, "not an image"),
+        ({"files": [("file", ("a.png", png(np.zeros((300, 300), np.uint8) + 255)[:200], "image/png"))]}, 422, "truncated"),
+        ({"files": [("file", ("bomb.png", huge_png(), "image/png"))]}, 413, "megapixels"),
+        ({"files": [("file", ("big.bmp", b"BM" + bytes(300_000), "image/bmp"))]}, 413, "limit"),
+        ({"files": [("file", (f"{i}.png", png(np.zeros((28, 28), np.uint8)), "image/png")) for i in range(5)]}, 413, "at most 4"),
+        ({"files": [("other", ("a.png", png(np.zeros((28, 28), np.uint8)), "image/png"))]}, 400, "field named `file`"),
+        ({"json": {"images": [[[0] * 28] * 27]}}, 422, "shape [1, 27, 28]"),
+        ({"json": {"images": [[[0.5] * 28] * 28]}}, 422, "non-integer"),
+        ({"json": {"images": [[[300] * 28] * 28]}}, 422, "outside 0-255"),
+        ({"json": {"pictures": []}}, 422, "no `images` list"),
+        ({"json": {"images": [np.zeros((28, 28), int).tolist()] * 5}}, 413, "at most 4"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
+    ],
+)  # fmt: skip
+def test_bad_input_gets_a_4xx_json_error(served, kwargs, status, message):
+    client, _, _ = served
+    response = client.post("/v1/predict", **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert client.get("/healthz").status_code == 200  # still serving
+
+
+def test_bad_query_parameter(served):
+    client, _, _ = served
+    response = client.post("/v1/predict?top_k=0", json={"images": [np.zeros((28, 28), int).tolist()]})
+    assert response.status_code == 422 and "top_k" in response.json()["error"]
+
+
+def test_concurrent_requests_all_succeed(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _, _ = served
+    before = client.get("/v1/model").json()["batching"]
+    image = np.zeros((28, 28), int).tolist()
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda _: client.post("/v1/predict", json={"images": [image]}).status_code, range(64)))
+    after = client.get("/v1/model").json()["batching"]
+    assert codes == [200] * 64
+    assert after["images"] - before["images"] == 64  # every image went through the batcher

@@ -27,6 +27,7 @@ from provador.inference import Predictor
 from provador.serve.batching import DynamicBatcher
 
 STATIC = Path(__file__).parent / "static"
+_INLINE_DECODE_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Limits:
     max_upload_bytes: int = 10 * 1024 * 1024
     max_images: int = 32
     max_batch: int = 64
-    window_ms: float = 1.0
+    window_ms: float = 0.5
 
 
 class ApiError(Exception):
@@ -145,7 +146,8 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
             if include_input:
                 answer["input_png"] = base64.b64encode(photos.to_png(pixels)).decode("ascii")
             answers.append(answer)
-        return {"model": state["model_id"], "predictions": answers}
+        # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
+        return JSONResponse({"model": state["model_id"], "predictions": answers})
 
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():
@@ -199,7 +201,11 @@ async def _images_from_form(request: Request, body: bytes, predictor: Predictor,
         data = await upload.read()
         name = upload.filename or "upload"
         try:
-            images.append(await run_in_threadpool(predictor.prepare, data, name))
+            # Small files decode in well under a millisecond: a thread hop would cost more.
+            if len(data) <= _INLINE_DECODE_BYTES:
+                images.append(predictor.prepare(data, name))
+            else:
+                images.append(await run_in_threadpool(predictor.prepare, data, name))
         except InputError as exc:
             status = 413 if "megapixels" in str(exc) else 415 if "not an image" in str(exc) else 422
             raise ApiError(status, str(exc)) from None

@@ -33,6 +33,7 @@ class DynamicBatcher:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._run, name="provador-batcher", daemon=True)
         self._worker.start()
+        self._busy = False
         self.batches = 0  # counters for tests and /v1/model
         self.images = 0
 
@@ -48,7 +49,9 @@ class DynamicBatcher:
 
     def _collect(self, first: _Job) -> tuple[list[_Job], bool]:
         jobs, count = [first], len(first.images)
-        deadline = time.monotonic() + self.window
+        # Wait for company only under load (the last batch had several requests):
+        # a lone client never pays the window.
+        deadline = time.monotonic() + (self.window if self._busy else 0.0)
         while count < self.max_batch:
             try:
                 job = self._jobs.get_nowait()
@@ -73,6 +76,7 @@ class DynamicBatcher:
             if first is None:
                 return
             jobs, stop = self._collect(first)
+            self._busy = len(jobs) > 1
             try:
                 probabilities = self.predict(np.concatenate([job.images for job in jobs]))
             except Exception as exc:  # hand the error to every waiting request, keep serving

@@ -1,0 +1,175 @@
+"""Load test: provador's server against a naive FastAPI endpoint, same model, same machine.
+
+Both servers run as subprocesses on 127.0.0.1 (loopback only). A light asyncio
+HTTP/1.1 client sends single-image PNG uploads from 1, 8 and 32 concurrent
+clients, each level bounded by a request count and a time limit, and prints
+requests per second, p50/p99 latency and errors. Then it times the Predictor
+in-process on single images.
+
+    python bench/load_serve.py [RUN] [--requests 1500] [--seconds 20]
+Without RUN it trains a quick MLP (a few seconds) into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+HERE = Path(__file__).parent
+LEVELS = (1, 8, 32)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def multipart_request(port: int, png: bytes) -> bytes:
+    boundary = "provadorbench"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
+    head = (f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    return head.encode() + body
+
+
+async def one_client(port: int, request: bytes, stop_at: float, budget: list, latencies: list, errors: list):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while budget[0] > 0 and time.perf_counter() < stop_at:
+            budget[0] -= 1
+            start = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            if b" 200 " not in status_line:
+                errors.append(status_line)
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        errors.append(repr(exc))
+    finally:
+        writer.close()
+
+
+async def load(port: int, request: bytes, clients: int, requests: int, seconds: float) -> dict:
+    latencies, errors, budget = [], [], [requests]
+    start = time.perf_counter()
+    await asyncio.gather(
+        *(one_client(port, request, start + seconds, budget, latencies, errors) for _ in range(clients))
+    )
+    elapsed = time.perf_counter() - start
+    ms = np.array(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "rps": len(latencies) / elapsed,
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "errors": len(errors)}  # fmt: skip
+
+
+def start(command: list[str], port: int, log: Path) -> subprocess.Popen:
+    # The server's output goes to a file: a pipe nobody reads could fill up and stall it.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text()[-2000:]) from None
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def quick_run(folder: str) -> str:
+    from provador.training import train
+
+    run = train("seed", runs_dir=folder, quiet=True, overrides={
+        "training.epochs": 2, "training.optimizer": "adam", "training.learning_rate": 0.002, "training.batch_size": 256})  # fmt: skip
+    return str(run.path)
+
+
+def predictor_latency(run_dir: str, repeats: int = 3000) -> float:
+    from provador.inference import Predictor
+
+    predictor = Predictor(run_dir)
+    predictor.warm_up(1)
+    image = np.zeros((1, 28, 28), np.uint8)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        predictor.predict_probabilities(image)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", nargs="?")
+    parser.add_argument("--requests", type=int, default=1500, help="at most this many requests per level")
+    parser.add_argument("--seconds", type=float, default=20, help="at most this long per level")
+    args = parser.parse_args()
+    scratch = tempfile.mkdtemp(prefix="provador-bench-")
+    run_dir = args.run or quick_run(scratch)
+
+    from PIL import Image
+
+    from provador.datasets import load_dataset
+
+    buffer = io.BytesIO()
+    Image.fromarray(load_dataset().x_test[0]).save(buffer, format="PNG")
+    png = buffer.getvalue()
+
+    servers = {
+        "provador": [sys.executable, "-m", "provador", "serve", run_dir, "--port"],
+        "naive": [sys.executable, str(HERE / "naive_server.py"), run_dir, "--port"],
+    }
+    results: dict[str, list[dict]] = {}
+    for name, command in servers.items():
+        port = free_port()
+        process = start(command + [str(port)], port, Path(scratch) / f"{name}.log")
+        print(f"{name} server started on port {port}", file=sys.stderr)
+        try:
+            request = multipart_request(port, png)
+            asyncio.run(load(port, request, 4, 50, 10))  # warm up
+            results[name] = []
+            for clients in LEVELS:
+                results[name].append(asyncio.run(load(port, request, clients, args.requests, args.seconds)))
+                print(f"  {clients} clients: {results[name][-1]['rps']:.0f} req/s", file=sys.stderr)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+    print(
+        f"run: {run_dir}\nsingle-image PNG uploads, loopback, {args.requests} requests or {args.seconds:g} s per level\n"
+    )
+    print(f"{'server':<9} {'clients':>7} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for name, rows in results.items():
+        for r in rows:
+            print(f"{name:<9} {r['clients']:>7} {r['requests']:>8} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} "
+                  f"{r['p99_ms']:>8.2f} {r['errors']:>6}")  # fmt: skip
+    ours, naive = results["provador"][-1], results["naive"][-1]
+    ratio = ours["rps"] / naive["rps"]
+    print(f"\nat 32 clients: provador / naive throughput = {ratio:.1f}× (target ≥ 5×), "
+          f"p99 {ours['p99_ms']:.1f} ms vs {naive['p99_ms']:.1f} ms (target: lower), "
+          f"errors {ours['errors']} (target 0)")  # fmt: skip
+    latency = predictor_latency(run_dir)
+    print(f"Predictor, in process, one image: median {latency:.3f} ms (target ≤ 0.2 ms)")
+
+
+if __name__ == "__main__":
+    main()

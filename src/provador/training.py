@@ -132,8 +132,11 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     from provador.callbacks import HistoryRecorder
 
     model = build_for(recipe, dataset)
+    from provador.timing import TimeToAccuracy
+
     recorder = HistoryRecorder(run.path / runs.HISTORY_FILE)
-    callbacks: list = [recorder]
+    time_to = TimeToAccuracy()
+    callbacks: list = [recorder, time_to]
     if recipe.training.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=recipe.training.early_stopping_patience, restore_best_weights=True,
@@ -175,6 +178,7 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
         "training_seconds": round(fit_seconds, 3),
         "seconds_per_epoch": round(fit_seconds / epochs_run, 4),
         "epochs_per_second": round(epochs_run / fit_seconds, 4),
+        "seconds_to_val_accuracy": time_to.reached,
         "train_images": len(dataset.x_train),
         "valid_images": len(dataset.x_valid),
         "backend": backend_name(),

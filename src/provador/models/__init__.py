@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from provador.errors import ModelError
-from provador.models import _mlp  # noqa: F401  (registers "mlp")
+from provador.models import _cnn, _mlp  # noqa: F401  (they register "mlp", "cnn", "cnn-bn")
 from provador.models._registry import ModelParams, get_architecture, list_models, register_model
 
 __all__ = [
@@ -24,8 +24,11 @@ __all__ = [
 
 
 def custom_objects() -> dict:
-    """Custom layers that `keras.saving.load_model` must know (none so far: all stock Keras)."""
-    return {}
+    """Custom objects that `keras.saving.load_model` must know (also registered by package)."""
+    from provador.losses import SmoothedSparseCrossentropy
+    from provador.models._layers import MaxPool2x2
+
+    return {"provador>MaxPool2x2": MaxPool2x2, "provador>SmoothedSparseCrossentropy": SmoothedSparseCrossentropy}
 
 
 def describe_models() -> list[tuple[str, str]]:

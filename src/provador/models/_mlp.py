@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from provador._keras import keras
+from provador.models._layers import Augmentation, augmentation_layers
 from provador.models._registry import ModelParams, register_model
 
 Activation = Literal["relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu"]
@@ -16,6 +17,7 @@ class MLPParams(ModelParams):
     hidden: list[int] = Field(default=[300, 100], min_length=1)
     activation: Activation = "relu"
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    augmentation: Augmentation = "none"
 
     @field_validator("hidden")
     @classmethod
@@ -32,6 +34,7 @@ def mlp(params: MLPParams, input_shape: tuple[int, int], num_classes: int) -> ke
         keras.Input(shape=input_shape, name="pixels"),
         # Raw uint8 pixels in, [0, 1] inside: the notebook's "/255.0" can never be forgotten.
         keras.layers.Rescaling(1.0 / 255, name="rescaling"),
+        *augmentation_layers(params.augmentation, tuple(input_shape)),
         keras.layers.Flatten(name="flatten"),
     ]
     # Layer names match the notebook's (dense, dense_1, …) whatever else Keras has built.

@@ -88,6 +88,10 @@ class Recipe(_Section):
     def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
         """A new recipe with dotted keys (`training.epochs`) replaced, validated again."""
         data = self.model_dump(mode="json")
+        new_architecture = overrides.get("model.architecture")
+        if new_architecture is not None and new_architecture != self.model.architecture:
+            # Another architecture: its own defaults, not the old one's parameters.
+            data["model"] = {"architecture": new_architecture}
         for dotted, value in overrides.items():
             _assign(data, dotted, value)
         return validate(data, origin="--set")

@@ -1,0 +1,63 @@
+"""Convolutional nets sized for a laptop CPU: `cnn` (small, fast) and `cnn-bn` (wider, batch norm)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from provador._keras import keras
+from provador.models._layers import Augmentation, MaxPool2x2, augmentation_layers
+from provador.models._registry import ModelParams, register_model
+
+
+class CNNParams(ModelParams):
+    filters: list[int] = Field(default=[32, 64], min_length=1, max_length=4)
+    dense: int = Field(default=128, ge=1)
+    dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
+    batch_norm: bool = False
+    augmentation: Augmentation = "none"
+
+
+def _conv_block(x, filters: int, batch_norm: bool, index: int, convs: int):
+    for j in range(convs):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"conv{index}_{j}")(x)
+        if batch_norm:
+            # Momentum 0.9, not Keras' 0.99: runs here are a few thousand steps long.
+            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index}_{j}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{index}_{j}")(x)
+    return MaxPool2x2(name=f"pool{index}")(x)
+
+
+def _build(params: CNNParams, input_shape, num_classes: int, convs: int, name: str) -> keras.Model:
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
+    for layer in augmentation_layers(params.augmentation, tuple(input_shape)):
+        x = layer(x)
+    x = keras.layers.Reshape((*input_shape, 1), name="channel")(x)
+    for i, filters in enumerate(params.filters):
+        x = _conv_block(x, filters, params.batch_norm, i, convs)
+    x = keras.layers.Flatten(name="flatten")(x)
+    if params.dropout:
+        x = keras.layers.Dropout(params.dropout, name="dropout")(x)
+    x = keras.layers.Dense(params.dense, activation="relu", name="dense")(x)
+    if params.dropout:
+        x = keras.layers.Dropout(params.dropout, name="dropout_1")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register_model("cnn", CNNParams)
+def cnn(params: CNNParams, input_shape, num_classes: int) -> keras.Model:
+    """Small CNN: one 3×3 conv and a 2×2 max-pool per stage (32, 64 filters), dense 128, dropout."""
+    return _build(params, input_shape, num_classes, convs=1, name="cnn")
+
+
+class CNNBNParams(CNNParams):
+    filters: list[int] = Field(default=[32, 64, 128], min_length=1, max_length=4)
+    dense: int = Field(default=256, ge=1)
+    batch_norm: bool = True
+
+
+@register_model("cnn-bn", CNNBNParams)
+def cnn_bn(params: CNNBNParams, input_shape, num_classes: int) -> keras.Model:
+    """Stronger CNN: two 3×3 convs with batch norm per stage (32, 64, 128 filters), dense 256, dropout."""
+    return _build(params, input_shape, num_classes, convs=2, name="cnn_bn")

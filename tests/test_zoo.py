@@ -1,0 +1,70 @@
+"""The model zoo beyond the notebook's MLP: CNNs, the fast pooling layer, augmentation, recipes."""
+
+import numpy as np
+import pytest
+
+from provador._keras import keras
+from provador.inference import Predictor
+from provador.models import build_model, list_models
+from provador.models._layers import MaxPool2x2, augmentation_layers
+from provador.recipes import list_recipes, load_recipe
+from provador.training import train
+
+
+def test_registry_lists_the_zoo():
+    assert {"mlp", "cnn", "cnn-bn"} <= set(list_models())
+
+
+@pytest.mark.parametrize("name", ["cnn", "cnn-bn"])
+def test_cnns_take_raw_uint8_images(name):
+    model = build_model(name)
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype("float32")
+    probabilities = np.asarray(model(images, training=False))
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert model.get_layer("rescaling") is not None
+
+
+def test_fast_pooling_equals_keras_max_pooling():
+    x = np.random.default_rng(1).normal(size=(2, 7, 9, 3)).astype("float32")
+    ours = np.asarray(MaxPool2x2()(x))
+    stock = np.asarray(keras.layers.MaxPooling2D(2)(x))
+    np.testing.assert_allclose(ours, stock)
+
+
+def test_augmentation_is_a_no_op_at_inference():
+    x = np.random.default_rng(2).random((4, 28, 28)).astype("float32")
+    y = x
+    for layer in augmentation_layers("flip-shift", (28, 28)):
+        y = layer(y, training=False)
+    np.testing.assert_allclose(np.asarray(y), x)
+    flipped = x
+    for layer in augmentation_layers("flip", (28, 28), seed=3):
+        flipped = layer(flipped, training=True)
+    assert np.asarray(flipped).shape == x.shape
+
+
+def test_switching_architecture_resets_the_model_section():
+    recipe = load_recipe("seed").with_overrides({"model.architecture": "cnn", "model.filters": [8, 16]})
+    assert recipe.model.architecture == "cnn" and recipe.model_params["filters"] == [8, 16]
+    assert "hidden" not in recipe.model_params
+
+
+def test_shipped_recipes_load_with_their_documented_choices():
+    assert {"seed", "mlp-fast", "cnn"} <= set(list_recipes())
+    fast = load_recipe("mlp-fast")
+    assert fast.model_params["hidden"] == [300, 100] and fast.training.optimizer == "adam"
+    assert fast.data.split == "stratified" and fast.data.validation == 5000  # chosen on validation only
+
+
+def test_a_cnn_with_augmentation_trains_saves_and_serves(tiny_dir, tiny_recipe, tmp_path):
+    recipe = tiny_recipe.with_overrides({
+        "model.architecture": "cnn", "model.filters": [8, 16], "model.dense": 32,
+        "model.augmentation": "flip-shift", "training.optimizer": "adam", "training.learning_rate": 0.003,
+    })  # fmt: skip
+    run = train(recipe, data_dir=tiny_dir, runs_dir=tmp_path, quiet=True)
+    assert run.metrics["model"] == "cnn" and run.metrics["test"]["accuracy"] > 0.3
+    assert set(run.metrics["seconds_to_val_accuracy"]) >= {"0.85", "0.93"}
+    predictor = Predictor(run)  # reloads with safe_mode=True, custom pooling included
+    assert predictor.predict(np.zeros((28, 28), np.uint8))[0].label in run.class_names
+    assert not (run.path / "first-layer.png").exists()  # only drawn for an MLP

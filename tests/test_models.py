@@ -30,7 +30,7 @@ def test_mlp_widths_activation_and_dropout_are_configurable():
 
 
 def test_unknown_architecture_lists_the_known_ones():
-    with pytest.raises(ModelError, match="one of mlp"):
+    with pytest.raises(ModelError, match="one of cnn, cnn-bn, mlp"):
         build_model("vgg")
     assert "mlp" in list_models()
 

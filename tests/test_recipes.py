@@ -31,7 +31,7 @@ def test_overrides_and_round_trip_through_toml(tmp_path):
         ({"training.epochs": 0}, "`training.epochs`: input should be greater than 0. Received: 0"),
         ({"training.batch_size": 0}, "`training.batch_size`"),
         ({"training.learning_rate": -0.1}, "`training.learning_rate`"),
-        ({"model.architecture": "vgg"}, "`model.architecture` to be one of mlp"),
+        ({"model.architecture": "vgg"}, "`model.architecture` to be one of cnn, cnn-bn, mlp"),
         ({"model.hidden": [0]}, "`model.hidden`"),
         ({"nonsense.key": 1}, "Unknown recipe section `nonsense`"),
     ],

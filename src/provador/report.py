@@ -33,6 +33,8 @@ def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count
 
 def first_dense_kernel(model, image_shape: tuple[int, int]) -> np.ndarray | None:
     """The first Dense layer's kernel when it reads the flattened image (the MLP), else None."""
+    if any(type(layer).__name__ == "Conv2D" for layer in model.layers):
+        return None  # its first Dense layer reads feature maps, not pixels
     for layer in model.layers:
         if type(layer).__name__ == "Dense":
             kernel = np.asarray(layer.kernel.numpy())

@@ -1,20 +1,28 @@
 # Two commands do everything on a fresh machine:
 #   make demo   set up, then train the notebook's model on Fashion-MNIST and show its results
-#   make test   set up, then run the test suite
+#   make test   set up (with the test tools and TensorFlow), then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,tensorflow
 
-.PHONY: demo test setup data lint clean
+.PHONY: demo test setup setup-dev data lint clean
 
 setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
 
-$(VENV)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+
+# The demo needs only provador itself (Keras on JAX); the tests add pytest, Selenium,
+# scikit-learn (reference metrics), Jupyter's runner and TensorFlow (the backend test).
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
 	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev,tensorflow]"
+	touch $@ $(VENV)/.installed
 
 data:
 	@bash scripts/ensure-data.sh
@@ -24,10 +32,10 @@ demo: setup data
 	$(BIN)/provador train --recipe seed
 	$(BIN)/provador predict runs/latest --test-index 0:10
 
-test: setup data
+test: setup-dev data
 	PROVADOR_REQUIRE_TENSORFLOW=1 $(BIN)/python -m pytest
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:

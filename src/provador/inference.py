@@ -99,7 +99,7 @@ class Predictor:
         probabilities = self.predict_probabilities(images)
         sources = sources or [f"image {i}" for i in range(len(probabilities))]
         return [
-            self._prediction(p, src, None if labels is None else self.class_names_[int(labels[i])])
+            self.prediction_from(p, src, None if labels is None else self.class_names_[int(labels[i])])
             for i, (p, src) in enumerate(zip(probabilities, sources))
         ]
 
@@ -126,7 +126,8 @@ class Predictor:
             )
         return photos.prepare(source, name).pixels
 
-    def _prediction(self, probabilities: np.ndarray, source: str, true_label: str | None) -> Prediction:
+    def prediction_from(self, probabilities: np.ndarray, source: str, true_label: str | None = None) -> Prediction:
+        """Name the classes of one row of probabilities: the top one, the top-k, all of them."""
         order = np.argsort(-probabilities)
         best = int(order[0])
         return Prediction(

@@ -13,7 +13,7 @@ import numpy as np
 from provador import _files, plots, runs
 from provador._keras import backend_name, backend_versions, keras
 from provador.datasets import Dataset, load_dataset
-from provador.errors import ProvadorError, RecipeError, TrainingDiverged
+from provador.errors import RecipeError, TrainingDiverged
 from provador.models import build_model
 from provador.recipes import Recipe, load_recipe
 
@@ -201,4 +201,4 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     say(f"Run saved in {run.path}")
 
 
-__all__ = ["train", "resolve_recipe", "build_for", "dataset_for", "ProvadorError"]
+__all__ = ["train", "resolve_recipe", "build_for", "dataset_for"]

@@ -140,7 +140,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         probabilities = await asyncio.wrap_future(future)
         answers = []
         for name, pixels, row in zip(names, images, probabilities):
-            answer = predictor._prediction(row, name, None).to_dict()
+            answer = predictor.prediction_from(row, name).to_dict()
             answer["top"] = answer["top"][:top_k]
             answer.pop("true_label")
             if include_input:

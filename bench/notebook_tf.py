@@ -24,6 +24,7 @@ from tensorflow import keras  # noqa: E402
 
 from provador import idx  # noqa: E402  (only to read the local files)
 from provador.datasets import locate  # noqa: E402
+from provador.timing import EpochTimer  # noqa: E402
 
 
 def main() -> None:
@@ -50,18 +51,10 @@ def main() -> None:
     model.add(keras.layers.Dense(100, activation="relu"))
     model.add(keras.layers.Dense(10, activation="softmax"))
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
-    epoch_seconds = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            epoch_seconds.append(round(time.perf_counter() - self.start, 4))
-
+    timer = EpochTimer()
     start = time.perf_counter()
     history = model.fit(
-        x_train, y_train, epochs=args.epochs, validation_data=(x_valid, y_valid), verbose=0, callbacks=[EpochTimer()]
+        x_train, y_train, epochs=args.epochs, validation_data=(x_valid, y_valid), verbose=0, callbacks=[timer]
     )
     fit_seconds = time.perf_counter() - start
     test_loss, test_acc = model.evaluate(x_test / 255.0, y_test, verbose=0)
@@ -71,7 +64,7 @@ def main() -> None:
         "epochs": args.epochs,
         "fit_seconds": round(fit_seconds, 2),
         "seconds_per_epoch": round(fit_seconds / args.epochs, 3),
-        "epoch_seconds": epoch_seconds,
+        "epoch_seconds": timer.seconds,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "final_val_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
         "test_loss": round(float(test_loss), 4),

@@ -17,7 +17,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -27,26 +26,18 @@ TORCH_VENV = HERE / ".venv-torch"
 def provador_worker(epochs: int) -> None:
     """Runs in a subprocess: provador's seed recipe with per-epoch timing."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    from provador._keras import keras
     from provador.evaluation import metrics_from_probabilities, predict_probabilities
+    from provador.timing import EpochTimer
     from provador.training import build_for, dataset_for, resolve_recipe
 
     recipe = resolve_recipe("seed", epochs=epochs)
     data = dataset_for(recipe, progress=False)
     model = build_for(recipe, data)
-    seconds = []
-
-    class EpochTimer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds.append(round(time.perf_counter() - self.start, 4))
-
+    timer = EpochTimer()
     model.fit(data.x_train, data.y_train, batch_size=32, epochs=epochs, verbose=0,
-              validation_data=(data.x_valid, data.y_valid), callbacks=[EpochTimer()])  # fmt: skip
+              validation_data=(data.x_valid, data.y_valid), callbacks=[timer])  # fmt: skip
     test = metrics_from_probabilities(predict_probabilities(model, data.x_test), data.y_test)
-    print(json.dumps({"system": "provador seed (Keras 3 / JAX)", "epoch_seconds": seconds,
+    print(json.dumps({"system": "provador seed (Keras 3 / JAX)", "epoch_seconds": timer.seconds,
                       "test_accuracy": round(test["accuracy"], 4),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))  # fmt: skip
 

@@ -30,3 +30,18 @@ class TimeToAccuracy(keras.callbacks.Callback):
         for t in self.thresholds:
             if accuracy >= t and self.reached[f"{t:g}"] is None:
                 self.reached[f"{t:g}"] = elapsed
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (the benchmarks leave out the first: compilation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self._start, 4))

@@ -122,11 +122,10 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder with the four IDX files (else $PROVADOR_DATA_DIR, cache, system)")
 
 
-def _overrides(assignments: list[str], prefix: str = "") -> dict:
+def _overrides(assignments: list[str]) -> dict:
     from provador.recipes import parse_override
 
-    pairs = (parse_override(a) for a in assignments)
-    return {f"{prefix}{key}" if prefix and "." not in key else key: value for key, value in pairs}
+    return dict(parse_override(a) for a in assignments)
 
 
 def _number(text: str) -> int | float:

@@ -93,8 +93,12 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(run: runs.Run | str | Path, data_dir: str | Path | None = None) -> dict:
-    """Full test evaluation of a trained run, recorded in its metrics.json under `test`."""
+def evaluate_run(run: runs.Run | str | Path, data_dir: str | Path | None = None):
+    """Evaluate a trained run on the test set and record the result in its metrics.json.
+
+    Returns (model, dataset, probabilities, result) so callers such as the report can
+    draw from the same predictions instead of computing them again.
+    """
     from provador.training import dataset_for
 
     run = runs.resolve_run(run)
@@ -107,4 +111,9 @@ def evaluate(run: runs.Run | str | Path, data_dir: str | Path | None = None) -> 
     if metrics:
         metrics["test"] = result
         _files.write_json(run.path / runs.METRICS_FILE, metrics)
-    return result
+    return model, dataset, probabilities, result
+
+
+def evaluate(run: runs.Run | str | Path, data_dir: str | Path | None = None) -> dict:
+    """Full test evaluation of a trained run: loss, accuracy, per-class metrics, confusion."""
+    return evaluate_run(run, data_dir)[3]

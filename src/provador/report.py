@@ -12,7 +12,7 @@ import numpy as np
 from provador import _files, plots, runs
 from provador.datasets import Dataset
 from provador.errors import RunError
-from provador.evaluation import analyse, confusion_matrix, predict_probabilities
+from provador.evaluation import confusion_matrix, evaluate_run
 
 PICTURES = {
     "curves.png": "Learning curves",
@@ -176,8 +176,6 @@ pre {{ background: #f6f6f6; padding: .8em; overflow-x: auto; }}
 
 def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None) -> Path:
     """Evaluate a finished run again and redraw its pictures and report.html."""
-    from provador.training import dataset_for
-
     run = runs.resolve_run(run)
     if run.status != "completed":
         raise RunError(
@@ -185,11 +183,6 @@ def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None)
             + (f" ({run.info['error']})" if run.info.get("error") else "")
             + ". Train it again with `provador train`."
         )
-    model = run.load_model()
-    dataset = dataset_for(run.recipe, data_dir, progress=False)
-    probabilities = predict_probabilities(model, dataset.x_test, run.recipe.execution.eval_batch_size)
-    metrics = run.metrics
-    metrics["test"] = analyse(probabilities, dataset.y_test, list(dataset.class_names))
-    _files.write_json(run.path / runs.METRICS_FILE, metrics)
+    model, dataset, probabilities, _ = evaluate_run(run, data_dir)
     write_pictures(run, model, dataset, probabilities)
     return write_report(run, model, dataset)

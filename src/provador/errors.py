@@ -40,3 +40,15 @@ class InputError(ProvadorError):
 
 class TrainingDiverged(ProvadorError):
     """The loss became NaN or infinite during training."""
+
+
+class NotAnImage(InputError):
+    """A file that is no image, or in a format provador does not read."""
+
+
+class ImageTooLarge(InputError):
+    """An image over the pixel limit (a decompression bomb, or simply too big)."""
+
+
+class DamagedImage(InputError):
+    """An image file that is truncated or corrupted."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
-from provador.errors import InputError
+from provador.errors import DamagedImage, ImageTooLarge, InputError, NotAnImage
 
 SIZE = 28
 MAX_PIXELS = 40_000_000  # decompression bombs: Pillow only warns below 2× its own limit
@@ -52,12 +52,12 @@ def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(stream)
             if image.format not in FORMATS:
-                raise InputError(
+                raise NotAnImage(
                     f"{name} is a {image.format} image; expected one of JPEG, PNG, WebP, GIF, BMP or TIFF."
                 )
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise InputError(
+                raise ImageTooLarge(
                     f"{name} is {width}×{height} = {width * height / 1e6:.0f} megapixels; the limit is "
                     f"{MAX_PIXELS / 1e6:.0f}. Resize it first."
                 )
@@ -66,13 +66,13 @@ def open_image(source: str | Path | bytes, name: str | None = None) -> Image.Ima
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{name} declares too many pixels (over {MAX_PIXELS / 1e6:.0f} megapixels).") from None
+        raise ImageTooLarge(f"{name} declares too many pixels (over {MAX_PIXELS / 1e6:.0f} megapixels).") from None
     except UnidentifiedImageError:
-        raise InputError(
+        raise NotAnImage(
             f"{name} is not an image Pillow can read: expected JPEG, PNG, WebP, GIF, BMP or TIFF."
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{name} is a damaged or truncated image ({exc}).") from None
+        raise DamagedImage(f"{name} is a damaged or truncated image ({exc}).") from None
     finally:
         if not isinstance(source, bytes):
             stream.close()

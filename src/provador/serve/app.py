@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from provador import __version__, photos, runs
-from provador.errors import InputError, ProvadorError
+from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
 from provador.inference import Predictor
 from provador.serve.batching import DynamicBatcher
 
@@ -207,7 +207,7 @@ async def _images_from_form(request: Request, body: bytes, predictor: Predictor,
             else:
                 images.append(await run_in_threadpool(predictor.prepare, data, name))
         except InputError as exc:
-            status = 413 if "megapixels" in str(exc) else 415 if "not an image" in str(exc) else 422
+            status = 413 if isinstance(exc, ImageTooLarge) else 415 if isinstance(exc, NotAnImage) else 422
             raise ApiError(status, str(exc)) from None
         names.append(name)
     return names, np.stack(images)

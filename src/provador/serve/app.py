@@ -57,6 +57,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         state["predictor"] = predictor
         state["batcher"] = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
         state["model_id"] = f"{run.name}:{hashlib.sha256(run.model_path.read_bytes()).hexdigest()[:12]}"
+        state["info"] = _model_info(run, predictor, state["model_id"], limits)  # read the run's files once
         yield
         state["batcher"].close()
 
@@ -87,24 +88,8 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
 
     @app.get("/v1/model", summary="The served model: recipe, classes, test metrics, versions")
     def model_info():
-        metrics = run.metrics
-        test = metrics.get("test", {})
-        return {
-            "id": state["model_id"],
-            "run": run.name,
-            "classes": state["predictor"].class_names_,
-            "input_shape": list(state["predictor"].input_shape_),
-            "recipe": run.recipe.model_dump(mode="json"),
-            "metrics": {k: test.get(k) for k in ("accuracy", "loss", "images", "macro_f1")},
-            "backend": metrics.get("backend"),
-            "versions": {"provador": __version__, **metrics.get("versions", {})},
-            "limits": {
-                "max_upload_bytes": limits.max_upload_bytes,
-                "max_images": limits.max_images,
-                "max_pixels": photos.MAX_PIXELS,
-            },  # fmt: skip
-            "batching": {"batches": state["batcher"].batches, "images": state["batcher"].images},
-        }
+        batcher = state["batcher"]
+        return {**state["info"], "batching": {"batches": batcher.batches, "images": batcher.images}}
 
     @app.post(
         "/v1/predict",
@@ -165,6 +150,26 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
                 "png": base64.b64encode(photos.to_png(images[index])).decode("ascii")}  # fmt: skip
 
     return app
+
+
+def _model_info(run: runs.Run, predictor: Predictor, model_id: str, limits: Limits) -> dict:
+    metrics = run.metrics
+    test = metrics.get("test", {})
+    return {
+        "id": model_id,
+        "run": run.name,
+        "classes": predictor.class_names_,
+        "input_shape": list(predictor.input_shape_),
+        "recipe": run.recipe.model_dump(mode="json"),
+        "metrics": {k: test.get(k) for k in ("accuracy", "loss", "images", "macro_f1")},
+        "backend": metrics.get("backend"),
+        "versions": {"provador": __version__, **metrics.get("versions", {})},
+        "limits": {
+            "max_upload_bytes": limits.max_upload_bytes,
+            "max_images": limits.max_images,
+            "max_pixels": photos.MAX_PIXELS,
+        },  # fmt: skip
+    }
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

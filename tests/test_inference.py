@@ -59,8 +59,10 @@ def test_not_an_image_is_explained(tiny_run, tmp_path):
 
 def test_low_confidence_is_flagged(tiny_run):
     predictor = Predictor(tiny_run[0])
-    flat = predictor.predict(np.full((28, 28), 30, np.uint8))[0]
-    assert flat.low_confidence == (flat.probability < 0.5)
+    unsure = predictor.prediction_from(np.array([0.4, 0.35, 0.25] + [0.0] * 7), "a")
+    sure = predictor.prediction_from(np.array([0.05, 0.9, 0.05] + [0.0] * 7), "b")
+    assert unsure.low_confidence and unsure.label == predictor.class_names_[0]
+    assert not sure.low_confidence and sure.top[0] == (predictor.class_names_[1], 0.9)
 
 
 def test_wrong_array_shape_is_explained(tiny_run):

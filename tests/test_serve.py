@@ -1,6 +1,7 @@
 """The HTTP API with FastAPI's TestClient: every route and every bad input."""
 
 import io
+import re
 import struct
 import zlib
 
@@ -72,8 +73,11 @@ def test_random_sample_and_page_and_docs(served):
     ).size == (28, 28)
     page = client.get("/")
     assert page.status_code == 200 and 'id="canvas"' in page.text and "/static/app.js" in page.text
-    assert "http" not in page.text.split("<body>")[0].replace('content="width', "")  # no CDN in <head>
-    assert client.get("/static/app.js").status_code == 200
+    script, style = client.get("/static/app.js"), client.get("/static/style.css")
+    assert script.status_code == 200 and style.status_code == 200
+    for text in (page.text, script.text, style.text):  # works offline: nothing loaded from another host
+        assert not re.search(r"""(src|href)=["']?(https?:)?//|@import|url\(["']?(https?:)?//""", text)
+        assert 'fetch("http' not in text
     assert client.get("/docs").status_code == 200
     assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
 

@@ -32,6 +32,10 @@ class HistoryRecorder(keras.callbacks.Callback):
             self.diverged_at = epoch + 1
             self.model.stop_training = True
 
+    def history(self) -> dict[str, list[float]]:
+        """Like Keras' `History.history`: one list per metric."""
+        return {key: [row[key] for row in self.rows] for key in self.rows[0] if key != "epoch"}
+
     def _write(self) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(self.rows[0]), lineterminator="\n")

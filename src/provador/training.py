@@ -10,12 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from provador import _files, plots, runs
+from provador import _files, plots, report, runs
 from provador._keras import backend_name, backend_versions, keras
+from provador.callbacks import HistoryRecorder
 from provador.datasets import Dataset, load_dataset
 from provador.errors import RecipeError, TrainingDiverged
+from provador.evaluation import analyse, predict_probabilities
 from provador.models import build_model
 from provador.recipes import Recipe, load_recipe
+from provador.timing import TimeToAccuracy
 
 
 def resolve_recipe(
@@ -129,11 +132,7 @@ def train(
 
 
 def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say) -> None:
-    from provador.callbacks import HistoryRecorder
-
     model = build_for(recipe, dataset)
-    from provador.timing import TimeToAccuracy
-
     recorder = HistoryRecorder(run.path / runs.HISTORY_FILE)
     time_to = TimeToAccuracy()
     callbacks: list = [recorder, time_to]
@@ -157,10 +156,8 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
         )
     with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
         model.save(tmp)
-    history = {k: [row[k] for row in recorder.rows] for k in recorder.rows[0] if k != "epoch"}
+    history = recorder.history()
     plots.learning_curves(history, run.path / runs.CURVES_FILE, title=f"{recipe.name}: {run.name}")
-
-    from provador.evaluation import analyse, predict_probabilities
 
     probabilities = predict_probabilities(model, dataset.x_test, recipe.execution.eval_batch_size)
     test = analyse(probabilities, dataset.y_test, list(dataset.class_names))
@@ -186,8 +183,6 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
         "data": dataset.source.to_dict(),
     }
     _files.write_json(run.path / runs.METRICS_FILE, metrics)
-    from provador import report
-
     report.write_pictures(run, model, dataset, probabilities)
     run.update_info(status="completed", ended_unix=time.time())
     report_path = report.write_report(run, model, dataset)

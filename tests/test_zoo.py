@@ -6,7 +6,7 @@ import pytest
 from provador._keras import keras
 from provador.inference import Predictor
 from provador.models import build_model, list_models
-from provador.models._layers import MaxPool2x2, augmentation_layers
+from provador.models._layers import BatchNorm, MaxPool2x2, augmentation_layers
 from provador.recipes import list_recipes, load_recipe
 from provador.training import train
 
@@ -30,6 +30,23 @@ def test_fast_pooling_equals_keras_max_pooling():
     ours = np.asarray(MaxPool2x2()(x))
     stock = np.asarray(keras.layers.MaxPooling2D(2)(x))
     np.testing.assert_allclose(ours, stock)
+
+
+def test_fast_batch_norm_equals_keras_batch_normalization():
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(16, 5, 5, 4)) * 3 + 1).astype("float32")
+    ours, stock = BatchNorm(momentum=0.9), keras.layers.BatchNormalization(momentum=0.9)
+    for layer in (ours, stock):
+        layer.build(x.shape)
+    ours.gamma.assign(rng.normal(size=4)), ours.beta.assign(rng.normal(size=4))
+    stock.gamma.assign(ours.gamma.numpy()), stock.beta.assign(ours.beta.numpy())
+    # Training: normalised by the batch's statistics, moving averages updated alike.
+    np.testing.assert_allclose(ours(x, training=True), stock(x, training=True), atol=1e-4)
+    np.testing.assert_allclose(ours.moving_mean.numpy(), stock.moving_mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), stock.moving_variance.numpy(), rtol=1e-3)
+    assert np.abs(ours.moving_mean.numpy()).max() > 0.05  # it moved towards the batch mean of ~1
+    # Inference: the moving averages, not the batch.
+    np.testing.assert_allclose(ours(x[:2], training=False), stock(x[:2], training=False), atol=1e-4)
 
 
 def test_augmentation_is_a_no_op_at_inference():

@@ -5,9 +5,28 @@ explicit KERAS_BACKEND wins, including `tensorflow`, the notebook's own.
 """
 
 import os
+from importlib import metadata
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+
+# jaxlib 0.10 hands convolutions on the CPU to YNNPACK, which runs them on one core;
+# with it off they go to XLA's multi-threaded Eigen path: the `cnn` recipe trains 1.3×
+# faster on 2 cores (bench/README.md). The flag is experimental, and XLA aborts on a flag
+# it does not know, so it is only set for the jaxlib versions it was measured on.
+_YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def _jaxlib_has_ynn_flag() -> bool:
+    try:
+        return metadata.version("jaxlib").startswith("0.10.")
+    except metadata.PackageNotFoundError:
+        return False
+
+
+if os.environ["KERAS_BACKEND"] == "jax" and "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
+    if _jaxlib_has_ynn_flag():
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_YNN_OFF}".strip()
 
 import keras  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from provador._keras import keras
-from provador.models._layers import Augmentation, MaxPool2x2, augmentation_layers
+from provador.models._layers import Augmentation, BatchNorm, MaxPool2x2, augmentation_layers
 from provador.models._registry import ModelParams, register_model
 
 
@@ -22,7 +22,7 @@ def _conv_block(x, filters: int, batch_norm: bool, index: int, convs: int):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"conv{index}_{j}")(x)
         if batch_norm:
             # Momentum 0.9, not Keras' 0.99: runs here are a few thousand steps long.
-            x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{index}_{j}")(x)
+            x = BatchNorm(momentum=0.9, name=f"bn{index}_{j}")(x)
         x = keras.layers.Activation("relu", name=f"relu{index}_{j}")(x)
     return MaxPool2x2(name=f"pool{index}")(x)
 

@@ -29,6 +29,49 @@ class MaxPool2x2(keras.layers.Layer):
         return (input_shape[0], input_shape[1] // 2, input_shape[2] // 2, input_shape[3])
 
 
+@keras.saving.register_keras_serializable(package="provador")
+class BatchNorm(keras.layers.Layer):
+    """Batch normalization over the last axis whose batch statistics are matrix products.
+
+    Same maths as keras.layers.BatchNormalization (moving averages for inference), but
+    XLA's CPU backend reduces over (batch, height, width) slowly, forward and backward;
+    written as a product with a row of 1/n it trains the `cnn` model 1.5× faster here.
+    """
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum, self.epsilon = momentum, epsilon
+
+    def build(self, input_shape):
+        channels = (input_shape[-1],)
+        self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
+        self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(
+            shape=channels, initializer="ones", name="moving_variance", trainable=False
+        )
+
+    def call(self, x, training=None):
+        shape = ops.shape(x)
+        rows = ops.reshape(x, (-1, shape[-1]))
+        if training:
+            ones = ops.transpose(ops.ones_like(rows[:, :1]))  # (1, n); n may be unknown (TensorFlow)
+            count = ops.sum(ones)
+            mean = ops.matmul(ones, rows)[0] / count
+            # E[x²] − E[x]²: one pass; clamped because rounding can make it slightly negative.
+            variance = ops.maximum(ops.matmul(ones, ops.square(rows))[0] / count - ops.square(mean), 0.0)
+            m = self.momentum
+            self.moving_mean.assign(m * self.moving_mean + (1 - m) * mean)
+            self.moving_variance.assign(m * self.moving_variance + (1 - m) * variance)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        scale = self.gamma * ops.rsqrt(variance + self.epsilon)
+        return ops.reshape(rows * scale + (self.beta - mean * scale), shape)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
 def augmentation_layers(kind: Augmentation, image_shape: tuple[int, int], seed: int = 0) -> list:
     """Training-only augmentation (a no-op at inference): horizontal flips, shifts up to 10%.
 

@@ -46,3 +46,33 @@ def test_a_failing_model_call_fails_its_requests_and_the_batcher_goes_on():
     assert batcher.submit(np.ones((1, 2, 2))).result(timeout=10)[0, 0] == 1
     batcher.close()
     assert not any(t.name == "provador-batcher" and t.is_alive() for t in threading.enumerate())
+
+
+def test_coroutines_share_model_calls_and_a_cancelled_one_does_not_stop_the_rest():
+    import asyncio
+
+    batcher = DynamicBatcher(slow_double, max_batch=16, window_ms=5)
+
+    async def main():
+        tasks = [asyncio.create_task(batcher.predict(np.full((1, 2, 2), i))) for i in range(40)]
+        await asyncio.sleep(0)
+        tasks[7].cancel()  # a client that went away while its images wait in the queue
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    batcher.close()
+    assert isinstance(results[7], asyncio.CancelledError)
+    assert [int(r[0, 0]) for i, r in enumerate(results) if i != 7] == [2 * i for i in range(40) if i != 7]
+    assert batcher.batches <= 6
+
+
+def test_coroutines_get_the_model_error():
+    import asyncio
+
+    def broken(images):
+        raise ValueError("bad batch")
+
+    batcher = DynamicBatcher(broken, window_ms=0)
+    with pytest.raises(ValueError, match="bad batch"):
+        asyncio.run(batcher.predict(np.zeros((1, 2, 2))))
+    batcher.close()

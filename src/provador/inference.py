@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,17 @@ class Prediction:
     low_confidence: bool = False
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["top"] = [{"label": name, "probability": p} for name, p in self.top]
-        return out
+        # Field by field, not dataclasses.asdict (which deep-copies): the server calls this per image.
+        return {
+            "source": self.source,
+            "label": self.label,
+            "class_index": self.class_index,
+            "probability": self.probability,
+            "top": [{"label": name, "probability": p} for name, p in self.top],
+            "probabilities": dict(self.probabilities),
+            "true_label": self.true_label,
+            "low_confidence": self.low_confidence,
+        }
 
 
 class Predictor:
@@ -128,17 +136,18 @@ class Predictor:
 
     def prediction_from(self, probabilities: np.ndarray, source: str, true_label: str | None = None) -> Prediction:
         """Name the classes of one row of probabilities: the top one, the top-k, all of them."""
-        order = np.argsort(-probabilities)
-        best = int(order[0])
+        values = probabilities.tolist()  # plain floats: sorting ten of them beats NumPy's call overhead
+        order = sorted(range(len(values)), key=values.__getitem__, reverse=True)
+        best = order[0]
         return Prediction(
             source=source,
             label=self.class_names_[best],
             class_index=best,
-            probability=float(probabilities[best]),
-            top=[(self.class_names_[i], float(probabilities[i])) for i in order[: self.top_k]],
-            probabilities={name: float(p) for name, p in zip(self.class_names_, probabilities)},
+            probability=values[best],
+            top=[(self.class_names_[i], values[i]) for i in order[: self.top_k]],
+            probabilities=dict(zip(self.class_names_, values)),
             true_label=true_label,
-            low_confidence=float(probabilities[best]) < LOW_CONFIDENCE,
+            low_confidence=values[best] < LOW_CONFIDENCE,
         )
 
 

@@ -6,7 +6,6 @@ through a DynamicBatcher, so concurrent requests share model calls.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -25,6 +24,7 @@ from provador import __version__, photos, runs
 from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
 from provador.inference import Predictor
 from provador.serve.batching import DynamicBatcher
+from provador.serve.uploads import MalformedForm, file_parts
 
 STATIC = Path(__file__).parent / "static"
 _INLINE_DECODE_BYTES = 16 * 1024
@@ -121,8 +121,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         else:
             raise ApiError(415, f"Expected multipart/form-data (image files in `file` fields) or application/json "
                                 f"(`{{\"images\": [...]}}`). Received content type {content_type or 'none'!r}.")  # fmt: skip
-        future = state["batcher"].submit(images)
-        probabilities = await asyncio.wrap_future(future)
+        probabilities = await state["batcher"].predict(images)
         answers = []
         for name, pixels, row in zip(names, images, probabilities):
             answer = predictor.prediction_from(row, name).to_dict()
@@ -189,21 +188,18 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 async def _images_from_form(request: Request, body: bytes, predictor: Predictor, limits: Limits):
-    async def replay():
-        return {"type": "http.request", "body": body, "more_body": False}
-
     try:
-        form = await Request(request.scope, replay).form(max_files=limits.max_images + 1, max_fields=100)
-    except Exception as exc:  # a malformed multipart body
+        # Room for one file too many (answered 413 below) and a few other fields.
+        uploads = file_parts(body, request.headers["content-type"], "file", max_parts=limits.max_images + 16)
+    except MalformedForm as exc:
         raise ApiError(400, f"Could not parse the multipart form: {exc}.") from None
-    uploads = [item for item in form.getlist("file") if hasattr(item, "read")]
     if not uploads:
         raise ApiError(400, "Expected at least one image file in a form field named `file`.")
     if len(uploads) > limits.max_images:
         raise ApiError(413, f"Too many images: {len(uploads)} sent, at most {limits.max_images} per request.")
     names, images = [], []
     for upload in uploads:
-        data = await upload.read()
+        data = upload.data
         name = upload.filename or "upload"
         try:
             # Small files decode in well under a millisecond: a thread hop would cost more.

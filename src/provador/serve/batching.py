@@ -9,6 +9,8 @@ a request waits at most the window.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -22,12 +24,13 @@ import numpy as np
 @dataclass
 class _Job:
     images: np.ndarray
-    future: Future = field(default_factory=Future)
+    future: Future | asyncio.Future = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None  # set when `future` is an asyncio future of this loop
 
 
 class DynamicBatcher:
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 64, window_ms: float = 1.0):
-        self.predict = predict
+        self._model = predict
         self.max_batch = max_batch
         self.window = window_ms / 1000
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -42,6 +45,14 @@ class DynamicBatcher:
         job = _Job(images)
         self._jobs.put(job)
         return job.future
+
+    async def predict(self, images: np.ndarray) -> np.ndarray:
+        """Like `submit`, for coroutines: a batch's requests on one event loop are woken by a
+        single call into the loop, not one thread-safe call per request."""
+        loop = asyncio.get_running_loop()
+        job = _Job(images, loop.create_future(), loop)
+        self._jobs.put(job)
+        return await job.future
 
     def close(self) -> None:
         self._jobs.put(None)
@@ -78,14 +89,34 @@ class DynamicBatcher:
             jobs, stop = self._collect(first)
             self._busy = len(jobs) > 1
             try:
-                probabilities = self.predict(np.concatenate([job.images for job in jobs]))
+                probabilities = self._model(np.concatenate([job.images for job in jobs]))
             except Exception as exc:  # hand the error to every waiting request, keep serving
-                for job in jobs:
-                    job.future.set_exception(exc)
+                _settle([(job, None, exc) for job in jobs])
                 continue
             self.batches += 1
             self.images += len(probabilities)
-            start = 0
+            outcomes, start = [], 0
             for job in jobs:
-                job.future.set_result(probabilities[start : start + len(job.images)])
+                outcomes.append((job, probabilities[start : start + len(job.images)], None))
                 start += len(job.images)
+            _settle(outcomes)
+
+
+def _settle(outcomes: list) -> None:
+    """Resolve each job's future: thread futures here, asyncio futures in one call per loop."""
+    by_loop: dict = {}
+    for job, result, error in outcomes:
+        if job.loop is None:
+            job.future.set_exception(error) if error is not None else job.future.set_result(result)
+        else:
+            by_loop.setdefault(job.loop, []).append((job.future, result, error))
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle_in_loop, batch)
+
+
+def _settle_in_loop(batch: list) -> None:
+    for future, result, error in batch:
+        if future.done():  # the request was cancelled (client went away)
+            continue
+        future.set_exception(error) if error is not None else future.set_result(result)

@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 # with it off they go to XLA's multi-threaded Eigen path: the `cnn` recipe trains 1.3×
 # faster on 2 cores (bench/README.md). The flag is experimental, and XLA aborts on a flag
 # it does not know, so it is only set for the jaxlib versions it was measured on.
+# PROVADOR_XLA_DEFAULTS=1 leaves XLA's flags alone (for comparisons, or a jaxlib that objects).
 _YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
 
 
@@ -24,7 +25,11 @@ def _jaxlib_has_ynn_flag() -> bool:
         return False
 
 
-if os.environ["KERAS_BACKEND"] == "jax" and "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", ""):
+if (
+    os.environ["KERAS_BACKEND"] == "jax"
+    and os.environ.get("PROVADOR_XLA_DEFAULTS") != "1"
+    and "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", "")
+):
     if _jaxlib_has_ynn_flag():
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_YNN_OFF}".strip()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import hashlib
 import json
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         state["batcher"] = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
         state["model_id"] = f"{run.name}:{hashlib.sha256(run.model_path.read_bytes()).hexdigest()[:12]}"
         state["info"] = _model_info(run, predictor, state["model_id"], limits)  # read the run's files once
+        # Keras and JAX leave millions of long-lived objects; a full garbage collection walking
+        # them all paused every request in flight for ~200 ms (1% of requests under load).
+        # Frozen, they are left out of collections; what requests allocate is still collected.
+        gc.collect()
+        gc.freeze()
         yield
         state["batcher"].close()
 

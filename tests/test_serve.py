@@ -109,12 +109,25 @@ def huge_png() -> bytes:
         ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
     ],
 )  # fmt: skip
-def test_bad_input_gets_a_4xx_json_error(served, kwargs, status, message):
+@pytest.mark.parametrize("query", ["", "?top_k=3"], ids=["lean-path", "fastapi-route"])
+def test_bad_input_gets_a_4xx_json_error(served, kwargs, status, message, query):
     client, _, _ = served
-    response = client.post("/v1/predict", **kwargs)
+    response = client.post("/v1/predict" + query, **kwargs)
     assert response.status_code == status, response.text
-    assert message in response.json()["error"]
+    assert message in response.json()["error"] and response.json()["status"] == status
+    assert response.headers["content-type"] == "application/json"
     assert client.get("/healthz").status_code == 200  # still serving
+
+
+def test_lean_path_and_fastapi_route_answer_byte_for_byte_alike(served):
+    client, _, data_dir = served
+    files = [("file", ("shirt.png", png(load_dataset("idx", data_dir, validation=50).x_test[0]), "image/png"))]
+    before = client.get("/v1/model").json()["batching"]["images"]
+    lean, routed = client.post("/v1/predict", files=files), client.post("/v1/predict?top_k=3", files=files)
+    assert lean.status_code == routed.status_code == 200
+    assert lean.content == routed.content  # byte for byte: same answer, same JSON rendering
+    assert lean.headers["content-length"] == str(len(lean.content))
+    assert client.get("/v1/model").json()["batching"]["images"] == before + 2
 
 
 def test_bad_query_parameter(served):

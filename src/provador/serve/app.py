@@ -25,6 +25,8 @@ from provador import __version__, photos, runs
 from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
 from provador.inference import Predictor
 from provador.serve.batching import DynamicBatcher
+from provador.serve.fastpath import PredictFastPath
+from provador.serve.http import ApiError, read_limited
 from provador.serve.uploads import MalformedForm, file_parts
 
 STATIC = Path(__file__).parent / "static"
@@ -37,14 +39,6 @@ class Limits:
     max_images: int = 32
     max_batch: int = 64
     window_ms: float = 0.5
-
-
-class ApiError(Exception):
-    """A 4xx answer: `status` and a message saying what was expected."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: str | Path | None = None) -> FastAPI:
@@ -117,11 +111,16 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         top_k: int = Query(3, ge=1, le=10, description="how many classes to list per image"),
         include_input: bool = Query(False, description="return the 28×28 image the model saw, as PNG base64"),
     ):
+        body = await read_limited(request.stream(), request.headers.get("content-length"), limits.max_upload_bytes)
+        answer = await answer_predict(body, request.headers.get("content-type", ""), top_k, include_input)
+        # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
+        return JSONResponse(answer)
+
+    async def answer_predict(body: bytes, content_type: str, top_k: int = 3, include_input: bool = False) -> dict:
+        """POST /v1/predict's answer for a body already read; ApiError for bad input."""
         predictor: Predictor = state["predictor"]
-        body = await _read_limited(request, limits.max_upload_bytes)
-        content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
-            names, images = await _images_from_form(request, body, predictor, limits)
+            names, images = await _images_from_form(content_type, body, predictor, limits)
         elif content_type.startswith("application/json"):
             names, images = _images_from_json(body, predictor, limits)
         else:
@@ -136,8 +135,11 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
             if include_input:
                 answer["input_png"] = base64.b64encode(photos.to_png(pixels)).decode("ascii")
             answers.append(answer)
-        # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
-        return JSONResponse({"model": state["model_id"], "predictions": answers})
+        return {"model": state["model_id"], "predictions": answers}
+
+    # Requests with the default parameters (nearly all) skip FastAPI's routing and dependency
+    # machinery, which cost as much CPU as the prediction itself (bench/README.md).
+    app.add_middleware(PredictFastPath, answer=answer_predict, max_body=limits.max_upload_bytes)
 
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():
@@ -177,26 +179,10 @@ def _model_info(run: runs.Run, predictor: Predictor, model_id: str, limits: Limi
     }
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes before reading them all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"The upload is {int(declared) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"The upload is over the {limit / 1e6:.0f} MB limit.")
-        chunks.append(chunk)
-    if not size:
-        raise ApiError(400, "The request body is empty: expected image files in `file` fields, or JSON images.")
-    return b"".join(chunks)
-
-
-async def _images_from_form(request: Request, body: bytes, predictor: Predictor, limits: Limits):
+async def _images_from_form(content_type: str, body: bytes, predictor: Predictor, limits: Limits):
     try:
         # Room for one file too many (answered 413 below) and a few other fields.
-        uploads = file_parts(body, request.headers["content-type"], "file", max_parts=limits.max_images + 16)
+        uploads = file_parts(body, content_type, "file", max_parts=limits.max_images + 16)
     except MalformedForm as exc:
         raise ApiError(400, f"Could not parse the multipart form: {exc}.") from None
     if not uploads:

@@ -1,0 +1,37 @@
+"""HTTP pieces shared by the FastAPI routes and the lean predict path: 4xx errors, bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+
+class ApiError(Exception):
+    """A 4xx answer: `status` and a message saying what was expected."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+    def body(self) -> bytes:
+        return json_bytes({"error": str(self), "status": self.status})
+
+
+def json_bytes(content) -> bytes:
+    """JSON as Starlette's JSONResponse renders it (UTF-8, compact)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes before reading them all."""
+    if declared_length and declared_length.isdigit() and int(declared_length) > limit:
+        raise ApiError(413, f"The upload is {int(declared_length) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"The upload is over the {limit / 1e6:.0f} MB limit.")
+        parts.append(chunk)
+    if not size:
+        raise ApiError(400, "The request body is empty: expected image files in `file` fields, or JSON images.")
+    return b"".join(parts)

@@ -37,8 +37,7 @@ def child(conv_flag: bool, fast_bn: bool, images: int, epochs: int) -> None:
     from provador.training import build_for, resolve_recipe
 
     recipe = resolve_recipe("cnn")
-    dataset = load_dataset("fashion-mnist", progress=False)
-    dataset.x_train, dataset.y_train = dataset.x_train[:images], dataset.y_train[:images]
+    dataset = load_dataset("fashion-mnist", max_train=images, progress=False)
     model = build_for(recipe, dataset)
     fit = dict(batch_size=recipe.training.batch_size, verbose=0)
     model.fit(dataset.x_train, dataset.y_train, epochs=1, **fit)  # compile

@@ -11,8 +11,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
 # jaxlib 0.10 hands convolutions on the CPU to YNNPACK, which runs them on one core;
-# with it off they go to XLA's multi-threaded Eigen path: the `cnn` recipe trains 1.3×
-# faster on 2 cores (bench/README.md). The flag is experimental, and XLA aborts on a flag
+# with it off they go to XLA's multi-threaded Eigen path: the `cnn` recipe's epoch is 1.16×
+# faster on 2 cores (1.25× with provador's BatchNorm layer; bench/cnn_speed.py). The flag is experimental, and XLA aborts on a flag
 # it does not know, so it is only set for the jaxlib versions it was measured on.
 # PROVADOR_XLA_DEFAULTS=1 leaves XLA's flags alone (for comparisons, or a jaxlib that objects).
 _YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="

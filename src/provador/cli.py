@@ -269,7 +269,7 @@ def cmd_predict(args) -> None:
     predictor = Predictor(args.run, top_k=args.top)
     predictions = []
     if args.test_index or not args.images:
-        from provador.training import dataset_for
+        from provador.datasets import dataset_for
 
         data = dataset_for(predictor.run_.recipe, args.data_dir, progress=False)
         indices = parse_indices(args.test_index or "0:5", len(data.x_test))

@@ -19,11 +19,15 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from provador import idx, splits
 from provador.errors import DataFormatError, DataHashError, DataNotFoundError
+
+if TYPE_CHECKING:
+    from provador.recipes import Recipe
 
 SPLIT_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -127,15 +131,19 @@ def _file_in(directory: Path, stem: str) -> Path | None:
     return None
 
 
-def candidate_dirs(data_dir: str | Path | None = None) -> list[tuple[str, Path]]:
-    """The folders searched, in order, each with how it was chosen."""
+def candidate_dirs(data_dir: str | Path | None = None, fashion_mnist: bool = True) -> list[tuple[str, Path]]:
+    """The folders searched, in order, each with how it was chosen.
+
+    The cache and Debian's folder hold Fashion-MNIST only: they are left out for other datasets.
+    """
     places = []
     if data_dir is not None:
         places.append(("--data-dir", Path(data_dir).expanduser()))
     if os.environ.get("PROVADOR_DATA_DIR"):
         places.append(("$PROVADOR_DATA_DIR", Path(os.environ["PROVADOR_DATA_DIR"]).expanduser()))
-    places.append(("user cache", cache_dir()))
-    places.append(("Debian package dataset-fashion-mnist", SYSTEM_DIR))
+    if fashion_mnist:
+        places.append(("user cache", cache_dir()))
+        places.append(("Debian package dataset-fashion-mnist", SYSTEM_DIR))
     return places
 
 
@@ -153,9 +161,7 @@ def locate(
             "The `idx` dataset reads your own IDX files: pass --data-dir DIR (or set "
             "PROVADOR_DATA_DIR) to a folder holding " + ", ".join(SPLIT_FILES.values()) + " (or .gz)."
         )
-    places = candidate_dirs(data_dir)
-    if name == "idx":
-        places = places[:-2]  # the cache and Debian's folder hold Fashion-MNIST only
+    places = candidate_dirs(data_dir, fashion_mnist=name == "fashion-mnist")
     tried = []
     for how, directory in places:
         files = {key: _file_in(directory, stem) for key, stem in SPLIT_FILES.items()}
@@ -333,3 +339,12 @@ def load_dataset(
         source=source,
         split={"validation": validation, "strategy": split, "seed": seed, "max_train": max_train},
     )
+
+
+def dataset_for(recipe: Recipe, data_dir: str | Path | None = None, progress: bool = True) -> Dataset:
+    """The dataset and split a recipe names (its seed decides a random or stratified split)."""
+    d = recipe.data
+    return load_dataset(
+        d.dataset, data_dir, validation=d.validation, split=d.split, seed=recipe.seed,
+        max_train=d.max_train, progress=progress,
+    )  # fmt: skip

@@ -99,7 +99,7 @@ def evaluate_run(run: runs.Run | str | Path, data_dir: str | Path | None = None)
     Returns (model, dataset, probabilities, result) so callers such as the report can
     draw from the same predictions instead of computing them again.
     """
-    from provador.training import dataset_for
+    from provador.datasets import dataset_for
 
     run = runs.resolve_run(run)
     model = run.load_model()

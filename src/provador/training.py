@@ -13,7 +13,7 @@ import numpy as np
 from provador import _files, plots, report, runs
 from provador._keras import backend_name, backend_versions, keras
 from provador.callbacks import HistoryRecorder
-from provador.datasets import Dataset, load_dataset
+from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, TrainingDiverged
 from provador.evaluation import analyse, predict_probabilities
 from provador.models import build_model
@@ -35,14 +35,6 @@ def resolve_recipe(
     if seed is not None:
         overrides["seed"] = seed
     return recipe.with_overrides(overrides) if overrides else recipe
-
-
-def dataset_for(recipe: Recipe, data_dir=None, progress: bool = True) -> Dataset:
-    d = recipe.data
-    return load_dataset(
-        d.dataset, data_dir, validation=d.validation, split=d.split, seed=recipe.seed,
-        max_train=d.max_train, progress=progress,
-    )  # fmt: skip
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int):
@@ -196,4 +188,4 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     say(f"Run saved in {run.path}")
 
 
-__all__ = ["train", "resolve_recipe", "build_for", "dataset_for"]
+__all__ = ["train", "resolve_recipe", "build_for"]

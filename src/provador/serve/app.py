@@ -144,7 +144,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():
         if "test" not in state:
-            from provador.training import dataset_for
+            from provador.datasets import dataset_for
 
             try:
                 dataset = dataset_for(run.recipe, data_dir, progress=False)

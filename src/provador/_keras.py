@@ -10,29 +10,6 @@ from importlib import metadata
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
-# jaxlib 0.10 hands convolutions on the CPU to YNNPACK, which runs them on one core;
-# with it off they go to XLA's multi-threaded Eigen path: the `cnn` recipe's epoch is 1.16×
-# faster on 2 cores (1.25× with provador's BatchNorm layer; bench/cnn_speed.py). The flag is experimental, and XLA aborts on a flag
-# it does not know, so it is only set for the jaxlib versions it was measured on.
-# PROVADOR_XLA_DEFAULTS=1 leaves XLA's flags alone (for comparisons, or a jaxlib that objects).
-_YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
-
-
-def _jaxlib_has_ynn_flag() -> bool:
-    try:
-        return metadata.version("jaxlib").startswith("0.10.")
-    except metadata.PackageNotFoundError:
-        return False
-
-
-if (
-    os.environ["KERAS_BACKEND"] == "jax"
-    and os.environ.get("PROVADOR_XLA_DEFAULTS") != "1"
-    and "ynn_fusion_type" not in os.environ.get("XLA_FLAGS", "")
-):
-    if _jaxlib_has_ynn_flag():
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_YNN_OFF}".strip()
-
 import keras  # noqa: E402
 
 if keras.backend.backend() != "tensorflow":
@@ -47,7 +24,7 @@ if keras.backend.backend() != "tensorflow":
     except (ImportError, AttributeError):
         pass
 
-__all__ = ["keras", "backend_name", "backend_versions"]
+__all__ = ["keras", "backend_name", "backend_versions", "prefer_multithreaded_convolutions"]
 
 
 def backend_name() -> str:
@@ -76,3 +53,34 @@ def backend_versions() -> dict[str, str]:
 
         versions["torch"] = torch.__version__
     return versions
+
+
+# jaxlib 0.10 hands convolutions on the CPU to YNNPACK, which runs them on one core; with it
+# off they go to XLA's multi-threaded Eigen path: the `cnn` recipe's epoch is 1.16× faster on
+# 2 cores (1.25× with provador's BatchNorm layer; bench/cnn_speed.py). For the MLP the same flag
+# is 15% slower and changes the last digits of its results, so it is set only for models with
+# convolutions. XLA reads its flags once, when JAX first computes something: a process that
+# already ran JAX (an MLP trained first in a notebook) keeps its settings. The flag is
+# experimental, and XLA aborts on a flag it does not know, so it is only set for the jaxlib
+# version it was measured on. PROVADOR_XLA_DEFAULTS=1 leaves XLA's flags alone.
+_YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
+
+
+def prefer_multithreaded_convolutions() -> bool:
+    """Send CPU convolutions to XLA's multi-threaded path if it is still possible; True if in effect."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _YNN_OFF in flags.split():
+        return True
+    if backend_name() != "jax" or os.environ.get("PROVADOR_XLA_DEFAULTS") == "1" or "ynn_fusion_type" in flags:
+        return False
+    try:
+        if not metadata.version("jaxlib").startswith("0.10."):
+            return False
+        from jax._src import xla_bridge  # private; guarded: too late once JAX has started
+
+        if xla_bridge.backends_are_initialized():
+            return False
+    except (metadata.PackageNotFoundError, ImportError, AttributeError):
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {_YNN_OFF}".strip()
+    return True

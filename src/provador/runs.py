@@ -11,6 +11,7 @@ runs/<recipe>-<YYYYmmdd-HHMMSS>/
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -19,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from provador import _files
-from provador.errors import RunError
+from provador.errors import ProvadorError, RunError
 from provador.recipes import Recipe, load_recipe
 
 RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
@@ -100,8 +101,10 @@ class Run:
     def load_model(self):
         """The trained model, for inference (not compiled: provador computes its own metrics)."""
         from provador._keras import keras
-        from provador.models import custom_objects
+        from provador.models import custom_objects, prepare_backend_for
 
+        with contextlib.suppress(ProvadorError):  # an unknown architecture: load_model says what is wrong
+            prepare_backend_for(self.recipe.model.architecture)
         try:
             return keras.saving.load_model(
                 self.model_path, custom_objects=custom_objects(), compile=False, safe_mode=True

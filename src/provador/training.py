@@ -16,7 +16,7 @@ from provador.callbacks import HistoryRecorder
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, TrainingDiverged
 from provador.evaluation import analyse, predict_probabilities
-from provador.models import build_model
+from provador.models import build_model, prepare_backend_for
 from provador.recipes import Recipe, load_recipe
 from provador.timing import TimeToAccuracy
 
@@ -69,6 +69,7 @@ def make_loss(recipe: Recipe, num_classes: int):
 
 def build_for(recipe: Recipe, dataset: Dataset):
     """Seed every generator, then build and compile the recipe's model for this dataset."""
+    prepare_backend_for(recipe.model.architecture)  # before seeding: that may start JAX
     keras.utils.set_random_seed(recipe.seed)
     model = build_model(
         recipe.model.architecture, input_shape=dataset.x_train.shape[1:],

@@ -20,6 +20,7 @@ __all__ = [
     "validate_params",
     "custom_objects",
     "describe_models",
+    "prepare_backend_for",
 ]
 
 
@@ -54,4 +55,13 @@ def validate_params(name: str, params: dict) -> ModelParams:
 def build_model(name: str = "mlp", input_shape=(28, 28), num_classes: int = 10, **params):
     """Build an uncompiled Keras model from the registry."""
     checked = validate_params(name, params)
+    prepare_backend_for(name)
     return get_architecture(name).build(checked, tuple(input_shape), num_classes)
+
+
+def prepare_backend_for(name: str) -> None:
+    """Backend settings that must precede JAX's first computation (see `_keras`)."""
+    if get_architecture(name).convolutional:
+        from provador._keras import prefer_multithreaded_convolutions
+
+        prefer_multithreaded_convolutions()

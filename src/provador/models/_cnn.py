@@ -45,7 +45,7 @@ def _build(params: CNNParams, input_shape, num_classes: int, convs: int, name: s
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model("cnn", CNNParams)
+@register_model("cnn", CNNParams, convolutional=True)
 def cnn(params: CNNParams, input_shape, num_classes: int) -> keras.Model:
     """Small CNN: one 3×3 conv and a 2×2 max-pool per stage (32, 64 filters), dense 128, dropout."""
     return _build(params, input_shape, num_classes, convs=1, name="cnn")
@@ -57,7 +57,7 @@ class CNNBNParams(CNNParams):
     batch_norm: bool = True
 
 
-@register_model("cnn-bn", CNNBNParams)
+@register_model("cnn-bn", CNNBNParams, convolutional=True)
 def cnn_bn(params: CNNBNParams, input_shape, num_classes: int) -> keras.Model:
     """Stronger CNN: two 3×3 convs with batch norm per stage (32, 64, 128 filters), dense 256, dropout."""
     return _build(params, input_shape, num_classes, convs=2, name="cnn_bn")

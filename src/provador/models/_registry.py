@@ -26,17 +26,18 @@ class Architecture:
     build: Callable
     params: type[ModelParams]
     summary: str
+    convolutional: bool = False  # decides an XLA setting before the model is built (see _keras.py)
 
 
 _REGISTRY: dict[str, Architecture] = {}
 
 
-def register_model(name: str, params: type[ModelParams]) -> Callable:
+def register_model(name: str, params: type[ModelParams], convolutional: bool = False) -> Callable:
     """Decorator: make `build(params, input_shape, num_classes)` available as `name`."""
 
     def decorate(build: Callable) -> Callable:
         doc = (build.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = Architecture(name, build, params, doc[0] if doc else "")
+        _REGISTRY[name] = Architecture(name, build, params, doc[0] if doc else "", convolutional)
         return build
 
     return decorate

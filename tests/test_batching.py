@@ -1,3 +1,4 @@
+import asyncio
 import threading
 import time
 
@@ -12,10 +13,18 @@ def slow_double(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1)[:, :1] * 2
 
 
+def predict_all(batcher: DynamicBatcher, arrays: list, return_exceptions: bool = False) -> list:
+    """Send every array at once, as concurrent requests would, and wait for all answers."""
+
+    async def main():
+        return await asyncio.gather(*(batcher.predict(a) for a in arrays), return_exceptions=return_exceptions)
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=10))
+
+
 def test_concurrent_jobs_share_model_calls_and_get_their_own_rows():
     batcher = DynamicBatcher(slow_double, max_batch=16, window_ms=5)
-    futures = [batcher.submit(np.full((1, 2, 2), i)) for i in range(40)]
-    results = [f.result(timeout=10) for f in futures]
+    results = predict_all(batcher, [np.full((1, 2, 2), i) for i in range(40)])
     batcher.close()
     assert [int(r[0, 0]) for r in results] == [2 * i for i in range(40)]
     assert batcher.images == 40
@@ -25,8 +34,7 @@ def test_concurrent_jobs_share_model_calls_and_get_their_own_rows():
 def test_max_batch_is_respected():
     sizes = []
     batcher = DynamicBatcher(lambda x: (sizes.append(len(x)), x[:, 0, :1])[1], max_batch=8, window_ms=20)
-    futures = [batcher.submit(np.zeros((3, 2, 2))) for _ in range(10)]
-    [f.result(timeout=10) for f in futures]
+    predict_all(batcher, [np.zeros((3, 2, 2)) for _ in range(10)])
     batcher.close()
     assert sum(sizes) == 30 and max(sizes) <= 9  # whole requests: one of 3 may top up a batch of 6
 
@@ -42,15 +50,13 @@ def test_a_failing_model_call_fails_its_requests_and_the_batcher_goes_on():
 
     batcher = DynamicBatcher(flaky, window_ms=0)
     with pytest.raises(RuntimeError, match="boom"):
-        batcher.submit(np.zeros((1, 2, 2))).result(timeout=10)
-    assert batcher.submit(np.ones((1, 2, 2))).result(timeout=10)[0, 0] == 1
+        predict_all(batcher, [np.zeros((1, 2, 2))])
+    assert predict_all(batcher, [np.ones((1, 2, 2))])[0][0, 0] == 1
     batcher.close()
     assert not any(t.name == "provador-batcher" and t.is_alive() for t in threading.enumerate())
 
 
-def test_coroutines_share_model_calls_and_a_cancelled_one_does_not_stop_the_rest():
-    import asyncio
-
+def test_a_cancelled_request_does_not_stop_the_rest():
     batcher = DynamicBatcher(slow_double, max_batch=16, window_ms=5)
 
     async def main():
@@ -64,15 +70,3 @@ def test_coroutines_share_model_calls_and_a_cancelled_one_does_not_stop_the_rest
     assert isinstance(results[7], asyncio.CancelledError)
     assert [int(r[0, 0]) for i, r in enumerate(results) if i != 7] == [2 * i for i in range(40) if i != 7]
     assert batcher.batches <= 6
-
-
-def test_coroutines_get_the_model_error():
-    import asyncio
-
-    def broken(images):
-        raise ValueError("bad batch")
-
-    batcher = DynamicBatcher(broken, window_ms=0)
-    with pytest.raises(ValueError, match="bad batch"):
-        asyncio.run(batcher.predict(np.zeros((1, 2, 2))))
-    batcher.close()

@@ -64,14 +64,14 @@ def analyse(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str
 
 def format_report(result: dict) -> str:
     """The evaluation as readable text: headline, per-class table, confusion matrix, confused pairs."""
-    names = list(result["per_class"])
-    width = max(len(name) for name in names)
     lines = [
         f"Test loss: {result['loss']:.4f}",
         f"Test accuracy: {result['accuracy']:.4f} ({result['images']} images)",
     ]
-    if "per_class" not in result:
+    if "per_class" not in result:  # metrics.json written before per-class metrics existed
         return "\n".join(lines)
+    names = list(result["per_class"])
+    width = max(len(name) for name in names)
     lines += ["", f"{'class':<{width}}  precision  recall     f1  support"]
     for name, m in result["per_class"].items():
         lines.append(

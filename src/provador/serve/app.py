@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -71,7 +71,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError):
-        return JSONResponse({"error": str(exc), "status": exc.status}, status_code=exc.status)
+        return Response(exc.body(), status_code=exc.status, media_type="application/json")  # as the lean path
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError):

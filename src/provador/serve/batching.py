@@ -15,8 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,8 +23,8 @@ import numpy as np
 @dataclass
 class _Job:
     images: np.ndarray
-    future: Future | asyncio.Future = field(default_factory=Future)
-    loop: asyncio.AbstractEventLoop | None = None  # set when `future` is an asyncio future of this loop
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop  # the future's loop: resolved from the worker thread through it
 
 
 class DynamicBatcher:
@@ -40,15 +39,11 @@ class DynamicBatcher:
         self.batches = 0  # counters for tests and /v1/model
         self.images = 0
 
-    def submit(self, images: np.ndarray) -> Future:
-        """Queue images (N, H, W); the future resolves to their probabilities (N, classes)."""
-        job = _Job(images)
-        self._jobs.put(job)
-        return job.future
-
     async def predict(self, images: np.ndarray) -> np.ndarray:
-        """Like `submit`, for coroutines: a batch's requests on one event loop are woken by a
-        single call into the loop, not one thread-safe call per request."""
+        """The probabilities (N, classes) for images (N, H, W), computed in a shared batch.
+
+        A batch's requests on one event loop are woken by a single call into the loop,
+        not one thread-safe call per request."""
         loop = asyncio.get_running_loop()
         job = _Job(images, loop.create_future(), loop)
         self._jobs.put(job)
@@ -103,13 +98,10 @@ class DynamicBatcher:
 
 
 def _settle(outcomes: list) -> None:
-    """Resolve each job's future: thread futures here, asyncio futures in one call per loop."""
+    """Resolve each job's future in its own event loop, one call per loop."""
     by_loop: dict = {}
     for job, result, error in outcomes:
-        if job.loop is None:
-            job.future.set_exception(error) if error is not None else job.future.set_result(result)
-        else:
-            by_loop.setdefault(job.loop, []).append((job.future, result, error))
+        by_loop.setdefault(job.loop, []).append((job.future, result, error))
     for loop, batch in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
             loop.call_soon_threadsafe(_settle_in_loop, batch)

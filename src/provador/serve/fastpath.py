@@ -27,15 +27,11 @@ class PredictFastPath:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH or scope["query_string"]:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])  # ASGI servers give lower-case names
-        length = headers.get(b"content-length")
+        length = headers.get(b"content-length", b"").decode("latin-1") or None
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
         try:
-            body = await read_limited(
-                _body_chunks(receive), length.decode("latin-1") if length else None, self.max_body
-            )
-            status, content = (
-                200,
-                json_bytes(await self.answer(body, headers.get(b"content-type", b"").decode("latin-1"))),
-            )
+            body = await read_limited(_body_chunks(receive), length, self.max_body)
+            status, content = 200, json_bytes(await self.answer(body, content_type))
         except ApiError as exc:
             status, content = exc.status, exc.body()
         await send({"type": "http.response.start", "status": status, "headers": [

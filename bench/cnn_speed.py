@@ -1,10 +1,12 @@
 """Seconds per epoch of the `cnn` recipe's model: stock settings against provador's.
 
-Four configurations, each in a fresh process (XLA reads its flags once), repeats interleaved:
-  stock      keras.layers.BatchNormalization, jaxlib's default CPU convolutions (YNNPACK)
-  +conv      provador's XLA flag only (convolutions on XLA's multi-threaded Eigen path)
-  +bn        provador's BatchNorm layer only (batch statistics as matrix products)
-  provador   both, as `provador train --recipe cnn` runs
+Five configurations, each in a fresh process (XLA reads its flags once), repeats interleaved:
+  stock        conv → BN → ReLU → pool with keras.layers.BatchNormalization, jaxlib's default
+               CPU convolutions (YNNPACK)
+  +conv        provador's XLA flag only (convolutions on XLA's multi-threaded Eigen path)
+  +bn          provador's BatchNorm layer only (batch statistics as matrix products)
+  +pool-first  provador's block order only: conv → pool → BN → ReLU
+  provador     all three, as `provador train --recipe cnn` runs
 Each process trains on a slice of the training set for one untimed epoch (compilation),
 then times `--epochs` epochs and scales the time to 55,000 images.
 
@@ -20,10 +22,30 @@ import statistics
 import subprocess
 import sys
 
-CONFIGS = {"stock": (False, False), "+conv": (True, False), "+bn": (False, True), "provador": (True, True)}
+# name: (XLA convolution flag, provador's BatchNorm, pool before BN and ReLU)
+CONFIGS = {
+    "stock": (False, False, False),
+    "+conv": (True, False, False),
+    "+bn": (False, True, False),
+    "+pool-first": (False, False, True),
+    "provador": (True, True, True),
+}
 
 
-def child(conv_flag: bool, fast_bn: bool, images: int, epochs: int) -> None:
+def stock_block(x, filters: int, batch_norm: bool, index: int, convs: int):
+    """The textbook block order, pooling after the activation."""
+    from provador._keras import keras
+    from provador.models import _cnn
+
+    for j in range(convs):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"conv{index}_{j}")(x)
+        if batch_norm:
+            x = _cnn.BatchNorm(momentum=0.9, name=f"bn{index}_{j}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{index}_{j}")(x)
+    return _cnn.MaxPool2x2(name=f"pool{index}")(x)
+
+
+def child(conv_flag: bool, fast_bn: bool, pool_first: bool, images: int, epochs: int) -> None:
     if not conv_flag:
         os.environ["PROVADOR_XLA_DEFAULTS"] = "1"  # jaxlib's own CPU convolutions
     import time
@@ -34,6 +56,8 @@ def child(conv_flag: bool, fast_bn: bool, images: int, epochs: int) -> None:
 
     if not fast_bn:
         _cnn.BatchNorm = lambda momentum, name: keras.layers.BatchNormalization(momentum=momentum, name=name)
+    if not pool_first:
+        _cnn._conv_block = stock_block
     from provador.training import build_for, resolve_recipe
 
     recipe = resolve_recipe("cnn")
@@ -52,23 +76,23 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=11_000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child[0] == "1", args.child[1] == "1", args.images, args.epochs)
+        return child(*(flag == "1" for flag in args.child), args.images, args.epochs)
 
     times: dict[str, list[float]] = {name: [] for name in CONFIGS}
     for _ in range(args.repeats):
-        for name, (conv_flag, fast_bn) in CONFIGS.items():
+        for name, flags in CONFIGS.items():
             command = [sys.executable, __file__, "--images", str(args.images), "--epochs", str(args.epochs),
-                       "--child", str(int(conv_flag)), str(int(fast_bn))]  # fmt: skip
+                       "--child", *(str(int(flag)) for flag in flags)]  # fmt: skip
             out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             times[name].append(json.loads(out.strip().splitlines()[-1])["seconds_per_epoch"])
     print(f"`cnn` recipe model, seconds per 55,000-image epoch ({args.repeats} repeats, median (min-max))")
     stock = statistics.median(times["stock"])
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"{name:<9} {median:6.1f}  ({min(values):.1f}-{max(values):.1f})  speed-up {stock / median:4.2f}×")
+        print(f"{name:<12} {median:6.1f}  ({min(values):.1f}-{max(values):.1f})  speed-up {stock / median:4.2f}×")
 
 
 if __name__ == "__main__":

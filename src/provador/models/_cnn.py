@@ -18,13 +18,21 @@ class CNNParams(ModelParams):
 
 
 def _conv_block(x, filters: int, batch_norm: bool, index: int, convs: int):
+    """`convs` × (3×3 conv → BN → ReLU), with the 2×2 max-pool moved before the last BN and ReLU.
+
+    Pooling first is the same function without batch norm (ReLU and a per-channel bias commute
+    with max) and nearly so with it (batch statistics of the pooled values); it makes the block's
+    element-wise work 4× smaller: the `cnn` model trains 1.5× faster per epoch (bench/cnn_speed.py).
+    """
     for j in range(convs):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"conv{index}_{j}")(x)
+        if j == convs - 1:
+            x = MaxPool2x2(name=f"pool{index}")(x)
         if batch_norm:
             # Momentum 0.9, not Keras' 0.99: runs here are a few thousand steps long.
             x = BatchNorm(momentum=0.9, name=f"bn{index}_{j}")(x)
         x = keras.layers.Activation("relu", name=f"relu{index}_{j}")(x)
-    return MaxPool2x2(name=f"pool{index}")(x)
+    return x
 
 
 def _build(params: CNNParams, input_shape, num_classes: int, convs: int, name: str) -> keras.Model:

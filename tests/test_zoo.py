@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from provador._keras import keras
+from provador.errors import ModelError
 from provador.inference import Predictor
 from provador.models import build_model, list_models
 from provador.models._layers import BatchNorm, MaxPool2x2, augmentation_layers
@@ -23,6 +24,15 @@ def test_cnns_take_raw_uint8_images(name):
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert model.get_layer("rescaling") is not None
+
+
+def test_cnn_bn_has_one_convolution_at_full_resolution_by_default():
+    names = {layer.name for layer in build_model("cnn-bn", filters=[4, 8, 8]).layers}
+    assert {"conv0_0", "conv1_0", "conv1_1", "conv2_1"} <= names and "conv0_1" not in names
+    names = {layer.name for layer in build_model("cnn-bn", filters=[4, 8], convs=[2, 3]).layers}
+    assert {"conv0_1", "conv1_2"} <= names and "conv1_3" not in names
+    with pytest.raises(ModelError, match=r"model.convs has 3 entries but model.filters has 2"):
+        build_model("cnn-bn", filters=[4, 8], convs=[1, 2, 2])
 
 
 def test_fast_pooling_equals_keras_max_pooling():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from provador._keras import keras
 from provador.models._layers import Augmentation, BatchNorm, MaxPool2x2, augmentation_layers
@@ -35,14 +35,14 @@ def _conv_block(x, filters: int, batch_norm: bool, index: int, convs: int):
     return x
 
 
-def _build(params: CNNParams, input_shape, num_classes: int, convs: int, name: str) -> keras.Model:
+def _build(params: CNNParams, input_shape, num_classes: int, convs: list[int], name: str) -> keras.Model:
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
     for layer in augmentation_layers(params.augmentation, tuple(input_shape)):
         x = layer(x)
     x = keras.layers.Reshape((*input_shape, 1), name="channel")(x)
-    for i, filters in enumerate(params.filters):
-        x = _conv_block(x, filters, params.batch_norm, i, convs)
+    for i, (filters, count) in enumerate(zip(params.filters, convs, strict=True)):
+        x = _conv_block(x, filters, params.batch_norm, i, count)
     x = keras.layers.Flatten(name="flatten")(x)
     if params.dropout:
         x = keras.layers.Dropout(params.dropout, name="dropout")(x)
@@ -56,16 +56,34 @@ def _build(params: CNNParams, input_shape, num_classes: int, convs: int, name: s
 @register_model("cnn", CNNParams, convolutional=True)
 def cnn(params: CNNParams, input_shape, num_classes: int) -> keras.Model:
     """Small CNN: one 3×3 conv and a 2×2 max-pool per stage (32, 64 filters), dense 128, dropout."""
-    return _build(params, input_shape, num_classes, convs=1, name="cnn")
+    return _build(params, input_shape, num_classes, convs=[1] * len(params.filters), name="cnn")
 
 
 class CNNBNParams(CNNParams):
     filters: list[int] = Field(default=[32, 64, 128], min_length=1, max_length=4)
+    # 3×3 convolutions per stage; default one in the first stage, two after. Full-resolution
+    # convolutions are the dearest on a CPU (a 32→32 one at 28×28 costs as much as the two of a
+    # 64-filter stage at 14×14), and a single one there loses little.
+    convs: list[int] | None = Field(default=None, min_length=1, max_length=4)
     dense: int = Field(default=256, ge=1)
     batch_norm: bool = True
+
+    @model_validator(mode="after")
+    def _one_count_per_stage(self):
+        if self.convs is not None and len(self.convs) != len(self.filters):
+            raise ValueError(
+                f"model.convs has {len(self.convs)} entries but model.filters has {len(self.filters)}: "
+                "give one convolution count per stage, e.g. filters = [32, 64, 128] with convs = [1, 2, 2]"
+            )
+        if self.convs is not None and min(self.convs) < 1:
+            raise ValueError(f"model.convs must be at least 1 per stage, got {self.convs}")
+        return self
+
+    def stage_convs(self) -> list[int]:
+        return self.convs if self.convs is not None else [1] + [2] * (len(self.filters) - 1)
 
 
 @register_model("cnn-bn", CNNBNParams, convolutional=True)
 def cnn_bn(params: CNNBNParams, input_shape, num_classes: int) -> keras.Model:
-    """Stronger CNN: two 3×3 convs with batch norm per stage (32, 64, 128 filters), dense 256, dropout."""
-    return _build(params, input_shape, num_classes, convs=2, name="cnn_bn")
+    """Stronger CNN with batch norm: 32, 64, 128 filters with 1, 2, 2 3×3 convs, dense 256, dropout."""
+    return _build(params, input_shape, num_classes, convs=params.stage_convs(), name="cnn_bn")

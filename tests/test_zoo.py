@@ -7,7 +7,7 @@ from provador._keras import keras
 from provador.errors import ModelError
 from provador.inference import Predictor
 from provador.models import build_model, list_models
-from provador.models._layers import BatchNorm, MaxPool2x2, augmentation_layers
+from provador.models._layers import BatchNorm, MaxPool2x2, RandomShift, augmentation_layers
 from provador.recipes import list_recipes, load_recipe
 from provador.training import train
 
@@ -86,6 +86,32 @@ def test_augmentation_is_a_no_op_at_inference():
     for layer in augmentation_layers("flip", (28, 28), seed=3):
         flipped = layer(flipped, training=True)
     assert np.asarray(flipped).shape == x.shape
+
+
+def shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """The image moved down dy and right dx pixels, black where nothing came in."""
+    out = np.zeros_like(image)
+    height, width = image.shape
+    out[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = image[
+        max(-dy, 0) : height - max(dy, 0), max(-dx, 0) : width - max(dx, 0)
+    ]
+    return out
+
+
+def test_random_shift_moves_each_image_by_whole_pixels():
+    images = np.random.default_rng(4).random((32, 28, 28)).astype("float32") + 0.5  # no black pixels
+    layer = RandomShift(2, seed=5)
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    out = np.asarray(layer(images, training=True))
+    found = []
+    for image, result in zip(images, out):
+        matches = [
+            (dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if np.array_equal(shifted(image, dy, dx), result)
+        ]
+        assert len(matches) == 1, "every output is its input shifted by at most 2 pixels each way"
+        found.append(matches[0])
+    assert len(set(found)) > 5  # each image draws its own shift
+    assert {dy for dy, _ in found} == {-2, -1, 0, 1, 2}
 
 
 def test_switching_architecture_resets_the_model_section():

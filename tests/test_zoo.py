@@ -121,10 +121,20 @@ def test_switching_architecture_resets_the_model_section():
 
 
 def test_shipped_recipes_load_with_their_documented_choices():
-    assert {"seed", "mlp-fast", "cnn"} <= set(list_recipes())
+    assert {"seed", "mlp-fast", "cnn", "best"} <= set(list_recipes())
     fast = load_recipe("mlp-fast")
     assert fast.model_params["hidden"] == [300, 100] and fast.training.optimizer == "adam"
     assert fast.data.split == "stratified" and fast.data.validation == 5000  # chosen on validation only
+
+
+@pytest.mark.parametrize("name", ["seed", "mlp-fast", "cnn", "best"])
+def test_every_shipped_recipe_builds_its_model(name):
+    recipe = load_recipe(name)
+    model = build_model(recipe.model.architecture, **recipe.model_params)
+    images = np.random.default_rng(6).integers(0, 256, (2, 28, 28)).astype("float32")
+    assert np.asarray(model(images, training=False)).shape == (2, 10)
+    if name == "best":  # flips and shifts, one convolution at full resolution
+        assert {"random_flip", "random_shift", "conv1_1"} <= {layer.name for layer in model.layers}
 
 
 def test_a_cnn_with_augmentation_trains_saves_and_serves(tiny_dir, tiny_recipe, tmp_path):

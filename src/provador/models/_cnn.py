@@ -22,7 +22,8 @@ def _conv_block(x, filters: int, batch_norm: bool, index: int, convs: int):
 
     Pooling first is the same function without batch norm (ReLU and a per-channel bias commute
     with max) and nearly so with it (batch statistics of the pooled values); it makes the block's
-    element-wise work 4× smaller: the `cnn` model trains 1.5× faster per epoch (bench/cnn_speed.py).
+    element-wise work 4× smaller: with provador's convolution flag the `cnn` model's epoch is about
+    1.5× faster (bench/cnn_speed.py).
     """
     for j in range(convs):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"conv{index}_{j}")(x)

@@ -79,8 +79,8 @@ class RandomShift(keras.layers.Layer):
     filling with black; the identity at inference.
 
     Written as two batched products with one-hot selection matrices (out = rows @ image @ cols):
-    exact, and on XLA's CPU backend about 50× cheaper than keras.layers.RandomTranslation's
-    interpolating gather, which made a training epoch several times longer.
+    exact, and nearly free on XLA's CPU backend, where keras.layers.RandomTranslation's
+    interpolating gather made the `best` recipe's epoch 171 s instead of 64 s.
     """
 
     def __init__(self, max_shift: int = 2, seed: int | None = None, **kwargs):

@@ -33,6 +33,10 @@ def test_cnn_bn_has_one_convolution_at_full_resolution_by_default():
     assert {"conv0_1", "conv1_2"} <= names and "conv1_3" not in names
     with pytest.raises(ModelError, match=r"model.convs has 3 entries but model.filters has 2"):
         build_model("cnn-bn", filters=[4, 8], convs=[1, 2, 2])
+    with pytest.raises(ModelError, match=r"model.convs.0`: input should be greater than 0"):
+        build_model("cnn-bn", filters=[4, 8], convs=[0, 2])
+    with pytest.raises(ModelError, match=r"model.filters.1`: input should be greater than 0"):
+        build_model("cnn", filters=[4, 0])
 
 
 def test_fast_pooling_equals_keras_max_pooling():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from provador._keras import keras
 from provador.models._layers import Augmentation, BatchNorm, MaxPool2x2, augmentation_layers
@@ -10,7 +10,7 @@ from provador.models._registry import ModelParams, register_model
 
 
 class CNNParams(ModelParams):
-    filters: list[int] = Field(default=[32, 64], min_length=1, max_length=4)
+    filters: list[PositiveInt] = Field(default=[32, 64], min_length=1, max_length=4)
     dense: int = Field(default=128, ge=1)
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
     batch_norm: bool = False
@@ -61,11 +61,11 @@ def cnn(params: CNNParams, input_shape, num_classes: int) -> keras.Model:
 
 
 class CNNBNParams(CNNParams):
-    filters: list[int] = Field(default=[32, 64, 128], min_length=1, max_length=4)
+    filters: list[PositiveInt] = Field(default=[32, 64, 128], min_length=1, max_length=4)
     # 3×3 convolutions per stage; default one in the first stage, two after. Full-resolution
     # convolutions are the dearest on a CPU (a 32→32 one at 28×28 costs as much as the two of a
     # 64-filter stage at 14×14), and a single one there loses little.
-    convs: list[int] | None = Field(default=None, min_length=1, max_length=4)
+    convs: list[PositiveInt] | None = Field(default=None, min_length=1, max_length=4)
     dense: int = Field(default=256, ge=1)
     batch_norm: bool = True
 
@@ -76,8 +76,6 @@ class CNNBNParams(CNNParams):
                 f"model.convs has {len(self.convs)} entries but model.filters has {len(self.filters)}: "
                 "give one convolution count per stage, e.g. filters = [32, 64, 128] with convs = [1, 2, 2]"
             )
-        if self.convs is not None and min(self.convs) < 1:
-            raise ValueError(f"model.convs must be at least 1 per stage, got {self.convs}")
         return self
 
     def stage_convs(self) -> list[int]:

@@ -7,7 +7,7 @@ from provador._keras import keras
 from provador.errors import ModelError
 from provador.inference import Predictor
 from provador.models import build_model, list_models
-from provador.models._layers import BatchNorm, MaxPool2x2, RandomShift, augmentation_layers
+from provador.models._layers import BatchNorm, MaxPool2x2, RandomErasing, RandomShift, augmentation_layers
 from provador.recipes import list_recipes, load_recipe
 from provador.training import train
 
@@ -83,7 +83,7 @@ def test_fast_batch_norm_equals_keras_batch_normalization():
 def test_augmentation_is_a_no_op_at_inference():
     x = np.random.default_rng(2).random((4, 28, 28)).astype("float32")
     y = x
-    for layer in augmentation_layers("flip-shift", (28, 28)):
+    for layer in augmentation_layers("flip-shift-erase", (28, 28)):
         y = layer(y, training=False)
     np.testing.assert_allclose(np.asarray(y), x)
     flipped = x
@@ -118,6 +118,24 @@ def test_random_shift_moves_each_image_by_whole_pixels():
     assert {dy for dy, _ in found} == {-2, -1, 0, 1, 2}
 
 
+def test_random_erasing_blacks_out_one_rectangle_in_about_half_the_images():
+    images = np.random.default_rng(7).random((400, 28, 28)).astype("float32") + 0.5  # no black pixels
+    layer = RandomErasing(seed=8)
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    out = np.asarray(layer(images, training=True))
+    erased = 0
+    for image, result in zip(images, out):
+        hole = result == 0
+        np.testing.assert_array_equal(result[~hole], image[~hole])  # only the hole changes
+        if hole.any():
+            erased += 1
+            rows, cols = np.nonzero(hole.any(axis=1))[0], np.nonzero(hole.any(axis=0))[0]
+            assert hole.sum() == len(rows) * len(cols)  # one filled rectangle
+            assert np.ptp(rows) + 1 == len(rows) and np.ptp(cols) + 1 == len(cols)
+            assert 4 <= len(rows) <= 14 and 4 <= len(cols) <= 14
+    assert 150 < erased < 250
+
+
 def test_switching_architecture_resets_the_model_section():
     recipe = load_recipe("seed").with_overrides({"model.architecture": "cnn", "model.filters": [8, 16]})
     assert recipe.model.architecture == "cnn" and recipe.model_params["filters"] == [8, 16]
@@ -144,7 +162,7 @@ def test_every_shipped_recipe_builds_its_model(name):
 def test_a_cnn_with_augmentation_trains_saves_and_serves(tiny_dir, tiny_recipe, tmp_path):
     recipe = tiny_recipe.with_overrides({
         "model.architecture": "cnn", "model.filters": [8, 16], "model.dense": 32,
-        "model.augmentation": "flip-shift", "training.optimizer": "adam", "training.learning_rate": 0.003,
+        "model.augmentation": "flip-shift-erase", "training.optimizer": "adam", "training.learning_rate": 0.003,
     })  # fmt: skip
     run = train(recipe, data_dir=tiny_dir, runs_dir=tmp_path, quiet=True)
     assert run.metrics["model"] == "cnn" and run.metrics["test"]["accuracy"] > 0.3

@@ -134,6 +134,9 @@ def test_random_erasing_blacks_out_one_rectangle_in_about_half_the_images():
             assert np.ptp(rows) + 1 == len(rows) and np.ptp(cols) + 1 == len(cols)
             assert 4 <= len(rows) <= 14 and 4 <= len(cols) <= 14
     assert 150 < erased < 250
+    small = np.ones((200, 6, 6), "float32")  # smaller than the largest rectangle
+    holes = (np.asarray(layer(small, training=True)) == 0).reshape(200, -1).sum(axis=1)
+    assert 0 < (holes > 0).sum() < 200 and holes[holes > 0].min() >= 16
 
 
 def test_switching_architecture_resets_the_model_section():

@@ -57,9 +57,9 @@ def backend_versions() -> dict[str, str]:
 
 # jaxlib 0.10 hands convolutions on the CPU to YNNPACK, which runs them on one core; with it
 # off they go to XLA's multi-threaded Eigen path: the `cnn` recipe's epoch is 1.17× faster on
-# 2 cores, and 2.19× with provador's BatchNorm layer and block order (bench/cnn_speed.py). For the MLP the same flag
-# is 15% slower and changes the last digits of its results, so it is set only for models with
-# convolutions. XLA reads its flags once, when JAX first computes something: a process that
+# 2 cores, and 2.19× with provador's BatchNorm layer and block order (bench/cnn_speed.py).
+# For the MLP the same flag is 15% slower and changes the last digits of its results, so it is
+# set only for models with convolutions. XLA reads its flags once, when JAX first computes something: a process that
 # already ran JAX (an MLP trained first in a notebook) keeps its settings. The flag is
 # experimental, and XLA aborts on a flag it does not know, so it is only set for the jaxlib
 # version it was measured on. PROVADOR_XLA_DEFAULTS=1 leaves XLA's flags alone.

@@ -27,12 +27,11 @@ __all__ = [
 def custom_objects() -> dict:
     """Custom objects that `keras.saving.load_model` must know (also registered by package)."""
     from provador.losses import SmoothedSparseCrossentropy
-    from provador.models._layers import BatchNorm, MaxPool2x2, RandomErasing, RandomShift
+    from provador.models._layers import BatchNorm, MaxPool2x2, RandomShift
 
     return {
         "provador>BatchNorm": BatchNorm,
         "provador>MaxPool2x2": MaxPool2x2,
-        "provador>RandomErasing": RandomErasing,
         "provador>RandomShift": RandomShift,
         "provador>SmoothedSparseCrossentropy": SmoothedSparseCrossentropy,
     }

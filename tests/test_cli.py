@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -146,3 +147,24 @@ def test_run_without_model_is_explained(capsys, tiny_run, tmp_path):
 def test_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "provador", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("provador ")
+
+
+def test_predict_a_folder_reports_unreadable_files_and_exits_1(capsys, tiny_run, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    run, _ = tiny_run
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine" / "tops").mkdir(parents=True)
+    for name in ("one", "two"):
+        Image.fromarray(np.random.default_rng(3).integers(0, 255, (28, 28), np.uint8)).save(f"mine/tops/{name}.png")
+    Path("mine/bad.png").write_bytes(b"garbage")
+    assert main(["predict", str(run.path), "mine", "--json", "--show-input", "seen"]) == 1
+    out, err = capsys.readouterr()
+    answers = json.loads(out)
+    assert [a["source"] for a in answers] == ["mine/tops/one.png", "mine/tops/two.png"]
+    assert "Skipped mine/bad.png: mine/bad.png is not an image" in err
+    assert "1 of 3 files could not be read" in err
+    assert sorted(p.as_posix() for p in Path("seen").rglob("*.png")) == [
+        "seen/tops/one.input.png", "seen/tops/two.input.png"
+    ]  # fmt: skip

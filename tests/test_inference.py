@@ -83,3 +83,63 @@ def test_parse_indices(spec, expected):
 def test_bad_indices(spec, message):
     with pytest.raises(InputError, match=message):
         parse_indices(spec, 100)
+
+
+def test_probabilities_are_calibrated_with_the_runs_temperature(tiny_run, tmp_path):
+    import shutil
+
+    from provador import _files
+    from provador.calibration import apply_temperature
+
+    run, data_dir = tiny_run
+    temperature = run.metrics["calibration"]["temperature"]
+    assert 0.25 <= temperature <= 8 and run.metrics["calibration"]["fitted_on"] == "validation"
+    copy = tmp_path / "copy"
+    shutil.copytree(run.path, copy)
+    metrics = dict(run.metrics, calibration={"temperature": 3.0})
+    _files.write_json(copy / "metrics.json", metrics)
+    data = load_dataset("idx", data_dir, validation=50)
+    raw = np.asarray(Predictor(copy).model_(data.x_test[:20].astype("float32")))
+    np.testing.assert_allclose(
+        Predictor(copy).predict_probabilities(data.x_test[:20]), apply_temperature(raw, 3.0), atol=1e-5
+    )
+
+
+def test_a_model_trained_with_mirroring_answers_the_same_for_a_mirrored_image(tiny_dir, tiny_recipe, tmp_path):
+    from provador.training import train
+
+    recipe = tiny_recipe.with_overrides({"model.augmentation": "photo", "training.epochs": 1})
+    predictor = Predictor(train(recipe, data_dir=tiny_dir, runs_dir=tmp_path, quiet=True))
+    assert predictor.mirror_
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    np.testing.assert_allclose(
+        predictor.predict_probabilities(images), predictor.predict_probabilities(images[:, :, ::-1]), atol=1e-6
+    )
+
+
+def test_a_photo_with_no_garment_is_unsure_and_says_why(tiny_run, tmp_path):
+    run, _ = tiny_run
+    path = tmp_path / "wall.jpg"
+    Image.new("RGB", (300, 200), (180, 170, 160)).save(path)
+    (answer,) = Predictor(run).predict_files([path])
+    assert answer.low_confidence and "no garment" in answer.low_confidence_reason
+    reason = Predictor(run).prediction_from(np.array([0.4, 0.35, 0.25] + [0.0] * 7), "a").low_confidence_reason
+    assert reason == "the top probability is under 50%"
+
+
+def test_folders_are_predicted_recursively_and_unreadable_files_skipped(tiny_run, tmp_path):
+    run, data_dir = tiny_run
+    data = load_dataset("idx", data_dir, validation=50)
+    for folder, index in (("a", 1), ("b/deeper", 2)):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        Image.fromarray(data.x_test[index]).save(tmp_path / "photos" / folder / "same-name.png")
+    (tmp_path / "photos" / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
+    (tmp_path / "photos" / "a" / "notes.txt").write_text("not an image, not looked at")
+    errors = []
+    answers = Predictor(run).predict_files([tmp_path / "photos"], show_input=tmp_path / "seen", errors=errors)
+    assert [a.source for a in answers] == [
+        str(tmp_path / "photos" / "a" / "same-name.png"), str(tmp_path / "photos" / "b" / "deeper" / "same-name.png")
+    ]  # fmt: skip
+    assert len(errors) == 1 and errors[0][0].endswith("broken.jpg") and "not an image" in errors[0][1]
+    seen = sorted(p.relative_to(tmp_path / "seen").as_posix() for p in (tmp_path / "seen").rglob("*.png"))
+    assert seen == ["a/same-name.input.png", "b/deeper/same-name.input.png"]

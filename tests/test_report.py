@@ -52,6 +52,9 @@ def test_report_is_self_contained_and_complete(tiny_run):
         assert f"<h2>{heading}</h2>" in page
     assert f"Test accuracy <b>{run.metrics['test']['accuracy']:.4f}</b>" in page
     assert "dense_1" in page and "keras" in page
+    calibration = run.metrics["test"]["calibration"]
+    assert f"at temperature {calibration['temperature']:.3g}, fitted on the validation split" in page
+    assert calibration["temperature"] >= 1 and calibration["fitted_temperature"] > 0
 
 
 def test_report_command_rebuilds_it(run_copy, capsys):
@@ -116,3 +119,6 @@ def test_evaluate_prints_per_class_table(tiny_run, capsys):
     assert main(["evaluate", str(run.path), "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "precision  recall" in out and "Most confused pairs" in out
+    c = run.metrics["calibration"]
+    assert f"temperature {c['temperature']:.3g} (fitted on the validation split" in out
+    assert re.search(r"expected calibration error 0\.\d{4} before, 0\.\d{4} after", out)

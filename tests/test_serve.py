@@ -56,6 +56,17 @@ def test_predict_files_matches_the_predictor(served):
     np.testing.assert_array_equal(seen, data.x_test[0])  # dataset-form images are used as they are
 
 
+def test_a_photo_with_no_garment_is_flagged_with_a_reason(served):
+    client, _, _ = served
+    wall = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 190, 180)).save(wall, format="JPEG")
+    for query in ("", "?top_k=2"):  # the lean path and FastAPI's route
+        response = client.post("/v1/predict" + query, files=[("file", ("wall.jpg", wall.getvalue(), "image/jpeg"))])
+        answer = response.json()["predictions"][0]
+        assert response.status_code == 200 and answer["low_confidence"] is True
+        assert answer["low_confidence_reason"].startswith("no garment stood out from the background")
+
+
 def test_predict_json_arrays(served):
     client, run, data_dir = served
     data = load_dataset("idx", data_dir, validation=50)

@@ -7,7 +7,7 @@ from provador._keras import keras
 from provador.errors import ModelError
 from provador.inference import Predictor
 from provador.models import build_model, list_models
-from provador.models._layers import BatchNorm, MaxPool2x2, RandomShift, augmentation_layers
+from provador.models._layers import BatchNorm, MaxPool2x2, PhotoLook, RandomShift, augmentation_layers
 from provador.recipes import list_recipes, load_recipe
 from provador.training import train
 
@@ -92,6 +92,24 @@ def test_augmentation_is_a_no_op_at_inference():
     assert np.asarray(flipped).shape == x.shape
 
 
+def test_photo_look_mirrors_rescales_and_relights_only_in_training():
+    """Half the images are mirrored; each gets its own scale, blur and light; values stay in 0-1."""
+    images = np.zeros((400, 28, 28), "float32")
+    images[:, 4:24, 2:12] = 0.8  # a garment on the left half
+    layer = PhotoLook(seed=3)
+    np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+    out = np.asarray(layer(images, training=True))
+    assert out.shape == images.shape and out.min() >= 0 and out.max() <= 1
+    mirrored = out[:, :, 14:].sum(axis=(1, 2)) > out[:, :, :14].sum(axis=(1, 2))
+    assert 150 < mirrored.sum() < 250
+    brightness = out[:, 10:18, :].max(axis=(1, 2))
+    assert np.ptp(brightness) > 0.2  # relit: not one brightness for all
+    sizes = (out > 0.3).sum(axis=(1, 2))
+    assert len(set(sizes.tolist())) > 20  # rescaled: each image its own size
+    # Blur and noise: a hard edge is no longer a single step.
+    assert (np.abs(np.diff(out[:, 14, :], axis=1)) > 0.05).sum(axis=1).mean() > 2
+
+
 def shifted(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """The image moved down dy and right dx pixels, black where nothing came in."""
     out = np.zeros_like(image)
@@ -154,13 +172,13 @@ def test_switching_architecture_resets_the_model_section():
 
 
 def test_shipped_recipes_load_with_their_documented_choices():
-    assert {"seed", "mlp-fast", "cnn", "best"} <= set(list_recipes())
+    assert {"seed", "mlp-fast", "cnn", "best", "photos"} <= set(list_recipes())
     fast = load_recipe("mlp-fast")
     assert fast.model_params["hidden"] == [300, 100] and fast.training.optimizer == "adam"
     assert fast.data.split == "stratified" and fast.data.validation == 5000  # chosen on validation only
 
 
-@pytest.mark.parametrize("name", ["seed", "mlp-fast", "cnn", "best"])
+@pytest.mark.parametrize("name", ["seed", "mlp-fast", "cnn", "best", "photos"])
 def test_every_shipped_recipe_builds_its_model(name):
     recipe = load_recipe(name)
     model = build_model(recipe.model.architecture, **recipe.model_params)
@@ -168,6 +186,8 @@ def test_every_shipped_recipe_builds_its_model(name):
     assert np.asarray(model(images, training=False)).shape == (2, 10)
     if name == "best":  # flips and shifts, one convolution at full resolution
         assert {"random_flip", "random_shift", "conv1_1"} <= {layer.name for layer in model.layers}
+    if name == "photos":
+        assert "photo_look" in {layer.name for layer in model.layers}
 
 
 def test_a_cnn_with_augmentation_trains_saves_and_serves(tiny_dir, tiny_recipe, tmp_path):

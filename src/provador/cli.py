@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "images",
         nargs="*",
         metavar="IMAGE",
-        help="image files: photos (JPEG, PNG, WebP, GIF, BMP, TIFF) or 28×28 dataset-style images",
+        help="image files or folders (searched recursively): photos (JPEG, PNG, WebP, GIF, BMP, TIFF) "
+        "or 28×28 dataset-style images",
     )
     predict.add_argument("--show-input", metavar="DIR", help="save the 28×28 image the model saw for each file in DIR")
     predict.add_argument("--test-index", help="test images by index: 0:5, 7 or 1,4,9 (default 0:5 when no IMAGE)")
@@ -261,7 +262,7 @@ def cmd_runs(args) -> None:
               f"{pct(r['test_accuracy']):>8} {seconds:>7}  {r['status']}")  # fmt: skip
 
 
-def cmd_predict(args) -> None:
+def cmd_predict(args) -> int:
     from provador.inference import Predictor, parse_indices
 
     if args.top < 1:
@@ -276,20 +277,37 @@ def cmd_predict(args) -> None:
         predictions += predictor.predict(
             data.x_test[indices], sources=[f"test[{i}]" for i in indices], labels=data.y_test[indices]
         )
+    failures: list[tuple[str, str]] = []
     if args.images:
-        predictions += predictor.predict_files(args.images, show_input=args.show_input)
+        predictions += predictor.predict_files(
+            args.images, show_input=args.show_input, errors=failures, progress=sys.stderr.isatty()
+        )
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2))
-        return
+    else:
+        _print_predictions(predictions, args.show_input)
+    if failures:
+        for path, message in failures:
+            print(f"Skipped {path}: {message}", file=sys.stderr)
+        print(
+            f"Error: {len(failures)} of {len(failures) + len(predictions)} files could not be read (listed above); "
+            "the others were answered.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _print_predictions(predictions, show_input) -> None:
     for p in predictions:
         truth = ""
         if p.true_label is not None:
             truth = f"  (true: {p.true_label}{'' if p.true_label == p.label else ', WRONG'})"
         top = ", ".join(f"{name} {prob:.1%}" for name, prob in p.top)
-        guess = "  (low confidence: not sure, see the top classes)" if p.low_confidence else ""
+        guess = f"  (not sure: {p.low_confidence_reason}; see the top classes)" if p.low_confidence else ""
         print(f"{p.source}: {p.label} {p.probability:.1%}{truth}{guess}\n    top-{len(p.top)}: {top}")
-    if args.show_input:
-        print(f"The 28×28 images the model saw are in {args.show_input}")
+    if show_input:
+        print(f"The 28×28 images the model saw are in {show_input}")
 
 
 def cmd_serve(args) -> None:

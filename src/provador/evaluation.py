@@ -7,14 +7,22 @@ from pathlib import Path
 import numpy as np
 
 from provador import _files, runs
+from provador.calibration import apply_temperature, ece_of
+from provador.models import mirrors_at_inference
 
 # Keras clips probabilities to this before taking the log; we do the same so
 # our test loss matches `model.evaluate` with sparse categorical cross-entropy.
 _EPSILON = 1e-7
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024, mirror: bool = False) -> np.ndarray:
+    """The model's probabilities; with `mirror`, averaged with those of the mirrored images
+    (as the Predictor answers for models trained with mirroring: see `mirrors_at_inference`)."""
+    probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if mirror:
+        mirrored = np.asarray(model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0), dtype=np.float64)
+        probabilities = (probabilities + mirrored) / 2
+    return probabilities
 
 
 def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -62,12 +70,31 @@ def analyse(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str
     return result
 
 
+def calibration_on(probabilities: np.ndarray, labels: np.ndarray, calibration: dict) -> dict:
+    """The expected calibration error of these (test) answers, raw and at the run's temperature."""
+    temperature = calibration["temperature"]
+    return {
+        "temperature": temperature,
+        "fitted_temperature": calibration.get("fitted_temperature", temperature),
+        "ece_before": round(ece_of(probabilities, labels), 5),
+        "ece_after": round(ece_of(apply_temperature(probabilities, temperature), labels), 5),
+    }
+
+
 def format_report(result: dict) -> str:
     """The evaluation as readable text: headline, per-class table, confusion matrix, confused pairs."""
     lines = [
         f"Test loss: {result['loss']:.4f}",
         f"Test accuracy: {result['accuracy']:.4f} ({result['images']} images)",
     ]
+    if "calibration" in result:
+        c = result["calibration"]
+        fitted = c.get("fitted_temperature", c["temperature"])
+        how = "" if fitted == c["temperature"] else f": {fitted:.3g}, but a temperature may only soften answers"
+        lines.append(
+            f"Calibration: expected calibration error {c['ece_before']:.4f} before, {c['ece_after']:.4f} after "
+            f"temperature {c['temperature']:.3g} (fitted on the validation split{how})"
+        )
     if "per_class" not in result:  # metrics.json written before per-class metrics existed
         return "\n".join(lines)
     names = list(result["per_class"])
@@ -105,9 +132,13 @@ def evaluate_run(run: runs.Run | str | Path, data_dir: str | Path | None = None)
     model = run.load_model()
     recipe = run.recipe
     dataset = dataset_for(recipe, data_dir, progress=False)
-    probabilities = predict_probabilities(model, dataset.x_test, recipe.execution.eval_batch_size)
+    probabilities = predict_probabilities(
+        model, dataset.x_test, recipe.execution.eval_batch_size, mirrors_at_inference(recipe.model_params)
+    )
     result = analyse(probabilities, dataset.y_test, list(dataset.class_names))
     metrics = run.metrics
+    if "calibration" in metrics:
+        result["calibration"] = calibration_on(probabilities, dataset.y_test, metrics["calibration"])
     if metrics:
         metrics["test"] = result
         _files.write_json(run.path / runs.METRICS_FILE, metrics)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import numpy as np
 
 from provador import photos, runs
 from provador.errors import InputError
+from provador.models import mirrors_at_inference
 
 # Below this top probability an answer is reported as a guess, with its top-3.
 LOW_CONFIDENCE = 0.5
+NO_GARMENT = "no garment stood out from the background, so the model saw the whole photo"
 _CHUNK = 1024  # largest batch handed to the model at once
 
 
@@ -28,6 +32,7 @@ class Prediction:
     probabilities: dict[str, float]
     true_label: str | None = None
     low_confidence: bool = False
+    low_confidence_reason: str | None = None  # why the answer is unsure, in words
 
     def to_dict(self) -> dict:
         # Field by field, not dataclasses.asdict (which deep-copies): the server calls this per image.
@@ -40,6 +45,7 @@ class Prediction:
             "probabilities": dict(self.probabilities),
             "true_label": self.true_label,
             "low_confidence": self.low_confidence,
+            "low_confidence_reason": self.low_confidence_reason,
         }
 
 
@@ -48,14 +54,21 @@ class Predictor:
 
     >>> predictor = Predictor("runs/seed-20260101-120000")
     >>> predictor.predict(images)            # uint8 array (N, 28, 28) or (28, 28)
+
+    Probabilities are, for a model trained with mirrored images, the average of each image's and
+    its mirror's (a photographed shoe may point either way), calibrated with the run's
+    temperature (fitted on the validation split at the end of training).
     """
 
-    def __init__(self, run: runs.Run | str | Path, top_k: int = 3):
+    def __init__(self, run: runs.Run | str | Path, top_k: int = 3, steps: photos.Steps = photos.ALL_STEPS):
         self.run_ = runs.resolve_run(run)
         self.model_ = self.run_.load_model()
         self.class_names_ = list(self.run_.class_names)
         self.input_shape_ = tuple(self.model_.input_shape[1:])
         self.top_k = top_k
+        self.steps = steps  # the photo pipeline's steps (all on unless a benchmark turns one off)
+        self.temperature_ = float(self.run_.metrics.get("calibration", {}).get("temperature", 1.0))
+        self.mirror_ = mirrors_at_inference(self.run_.recipe.model_params)
 
     def predict_probabilities(self, images: np.ndarray) -> np.ndarray:
         """Probabilities, shape (N, classes), for raw uint8 images of the model's input size."""
@@ -82,19 +95,38 @@ class Predictor:
 
     @functools.cached_property
     def _forward(self):
-        """The model's forward pass as one call. On JAX, a jitted stateless call: about 5×
-        less overhead per call than `predict_on_batch`, which matters for single images."""
+        """The whole answer (model, calibration, mirror averaging) as one call. On JAX, a jitted
+        stateless call: about 5× less overhead per call than `predict_on_batch`, which matters
+        for single images."""
         from provador._keras import backend_name
 
+        model = self.model_
         if backend_name() != "jax":
-            return self.model_.predict_on_batch
+            return lambda x: self._finish(lambda batch: model(batch, training=False), x)
         import jax
 
-        model = self.model_
         trainable = [v.value for v in model.trainable_variables]
         non_trainable = [v.value for v in model.non_trainable_variables]
-        forward = jax.jit(lambda x: model.stateless_call(trainable, non_trainable, x, training=False)[0])
-        return forward
+        call = lambda batch: model.stateless_call(trainable, non_trainable, batch, training=False)[0]  # noqa: E731
+        return jax.jit(lambda x: self._finish(call, x))
+
+    def _finish(self, call, images):
+        """Probabilities averaged with the mirrored image's when the model was trained with
+        mirroring, then calibrated; keras.ops, so that every backend runs it."""
+        from keras import ops
+
+        if not self.mirror_:
+            return self._calibrate(call(images))
+        both = call(ops.concatenate([images, ops.flip(images, axis=2)], axis=0))
+        n = ops.shape(images)[0]
+        return self._calibrate((both[:n] + both[n:]) / 2)
+
+    def _calibrate(self, probabilities):
+        from keras import ops
+
+        if self.temperature_ == 1.0:
+            return probabilities
+        return ops.softmax(ops.log(ops.maximum(probabilities, 1e-12)) / self.temperature_, axis=-1)
 
     def warm_up(self, max_batch: int = 64) -> None:
         """Compile every batch shape up to `max_batch` now, not on the first requests."""
@@ -103,39 +135,83 @@ class Predictor:
             self.predict_probabilities(np.zeros((size, *self.input_shape_), np.uint8))
             size *= 2
 
-    def predict(self, images: np.ndarray, sources: list[str] | None = None, labels=None) -> list[Prediction]:
+    def predict(
+        self, images: np.ndarray, sources: list[str] | None = None, labels=None, reasons: list | None = None
+    ) -> list[Prediction]:
+        """Predictions for raw uint8 images; `reasons` (one per image, or None) marks answers as unsure."""
         probabilities = self.predict_probabilities(images)
         sources = sources or [f"image {i}" for i in range(len(probabilities))]
+        reasons = reasons or [None] * len(probabilities)
         return [
-            self.prediction_from(p, src, None if labels is None else self.class_names_[int(labels[i])])
+            self.prediction_from(p, src, None if labels is None else self.class_names_[int(labels[i])], reasons[i])
             for i, (p, src) in enumerate(zip(probabilities, sources))
         ]
 
-    def predict_files(self, paths: list[str | Path], show_input: str | Path | None = None) -> list[Prediction]:
+    def predict_files(
+        self,
+        paths: list[str | Path],
+        show_input: str | Path | None = None,
+        *,
+        errors: list[tuple[str, str]] | None = None,
+        progress: bool = False,
+    ) -> list[Prediction]:
         """Predict image files of any size and format, through the photo pipeline.
 
-        `show_input` names a folder where the 28×28 image the model saw is saved
-        for each file (as `<name>.input.png`).
+        A folder stands for every image file under it (searched recursively, in name order).
+        `show_input` names a folder where the 28×28 image the model saw is saved for each file,
+        as `<name>.input.png`, in the subfolders the files have below the folder that holds
+        them all (so `a/shirt.jpg` and `b/shirt.jpg` become `a/shirt.input.png` and
+        `b/shirt.input.png`). When `errors` is a list, a file that cannot be read is
+        appended to it as (path, message) and skipped; otherwise the first such file raises.
+        `progress` writes a counter to standard error while photos are prepared.
         """
-        prepared = [self.prepare(p) for p in paths]
+        files = expand_image_paths(paths)
+        prepared, kept = [], []
+        for done, path in enumerate(files, 1):
+            try:
+                prepared.append(self.prepare_photo(path))
+                kept.append(path)
+            except InputError as exc:
+                if errors is None:
+                    raise
+                errors.append((str(path), str(exc)))
+            if progress:
+                print(f"\rPreparing photos: {done}/{len(files)}", end="\n" if done == len(files) else "",
+                      file=sys.stderr, flush=True)  # fmt: skip
         if show_input is not None:
-            folder = Path(show_input)
-            folder.mkdir(parents=True, exist_ok=True)
-            for path, pixels in zip(paths, prepared):
-                (folder / f"{Path(path).stem}.input.png").write_bytes(photos.to_png(pixels))
-        return self.predict(np.stack(prepared), sources=[str(p) for p in paths])
+            common = Path(os.path.commonpath([p.resolve().parent for p in files])) if files else Path()
+            for path, image in zip(kept, prepared):
+                target = Path(show_input) / path.resolve().relative_to(common).with_suffix(".input.png")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(photos.to_png(image.pixels))
+        if not prepared:
+            return []
+        return self.predict(
+            np.stack([p.pixels for p in prepared]),
+            sources=[str(p) for p in kept],
+            reasons=[None if p.garment_found else NO_GARMENT for p in prepared],
+        )
 
-    def prepare(self, source: str | Path | bytes, name: str | None = None) -> np.ndarray:
-        """The model's input for an image file or bytes (see `provador.photos`)."""
+    def prepare_photo(self, source: str | Path | bytes, name: str | None = None) -> photos.PreparedImage:
+        """The model's input for an image file or bytes, and what the pipeline found (see `provador.photos`)."""
         if self.input_shape_ != (photos.SIZE, photos.SIZE):
             raise InputError(
                 f"Photos are turned into {photos.SIZE}×{photos.SIZE} images, but this model expects "
                 f"{self.input_shape_}. Pass arrays of that shape instead."
             )
-        return photos.prepare(source, name).pixels
+        return photos.prepare(source, name, self.steps)
 
-    def prediction_from(self, probabilities: np.ndarray, source: str, true_label: str | None = None) -> Prediction:
-        """Name the classes of one row of probabilities: the top one, the top-k, all of them."""
+    def prepare(self, source: str | Path | bytes, name: str | None = None) -> np.ndarray:
+        """The model's 28×28 input for an image file or bytes."""
+        return self.prepare_photo(source, name).pixels
+
+    def prediction_from(
+        self, probabilities: np.ndarray, source: str, true_label: str | None = None, reason: str | None = None
+    ) -> Prediction:
+        """Name the classes of one row of probabilities: the top one, the top-k, all of them.
+
+        The answer is unsure when its probability is under LOW_CONFIDENCE or when `reason` says
+        why the input is doubtful (e.g. no garment was found in the photo)."""
         values = probabilities.tolist()  # plain floats: sorting ten of them beats NumPy's call overhead
         order = sorted(range(len(values)), key=values.__getitem__, reverse=True)
         best = order[0]
@@ -147,8 +223,29 @@ class Predictor:
             top=[(self.class_names_[i], values[i]) for i in order[: self.top_k]],
             probabilities=dict(zip(self.class_names_, values)),
             true_label=true_label,
-            low_confidence=values[best] < LOW_CONFIDENCE,
+            low_confidence=values[best] < LOW_CONFIDENCE or reason is not None,
+            low_confidence_reason=reason
+            or (f"the top probability is under {LOW_CONFIDENCE:.0%}" if values[best] < LOW_CONFIDENCE else None),
         )
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def expand_image_paths(paths: list[str | Path]) -> list[Path]:
+    """Files as given; folders replaced by the image files under them, recursively, in name order."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(
+                    f"Folder {path} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)}, in subfolders too)."
+                )
+            files += found
+        else:
+            files.append(path)
+    return files
 
 
 def parse_indices(spec: str, size: int) -> list[int]:

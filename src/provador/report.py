@@ -90,6 +90,14 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
             f"{test['images']:,} test images · best validation accuracy {metrics.get('best_val_accuracy', 0):.4f} · "
             f"training {metrics.get('training_seconds', 0):.1f} s ({metrics.get('seconds_per_epoch', 0):.2f} s/epoch)</p>"
         )
+        if "calibration" in test:
+            c = test["calibration"]
+            parts.append(
+                f"<p>Calibration: expected calibration error on the test set {c['ece_before']:.4f} as trained, "
+                f"{c['ece_after']:.4f} at temperature {c['temperature']:.3g}, fitted on the validation split "
+                "(softening only); "
+                "<code>provador predict</code> and the server answer with the calibrated probabilities.</p>"
+            )
     parts.append(_section("Learning curves", _image(run, "curves.png"),
                           "Loss and accuracy per epoch on the training and validation images."))  # fmt: skip
     if "per_class" in test:

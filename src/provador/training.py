@@ -12,11 +12,12 @@ import numpy as np
 
 from provador import _files, plots, report, runs
 from provador._keras import backend_name, backend_versions, keras
+from provador.calibration import calibrate
 from provador.callbacks import HistoryRecorder
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, TrainingDiverged
-from provador.evaluation import analyse, predict_probabilities
-from provador.models import build_model, prepare_backend_for
+from provador.evaluation import analyse, calibration_on, predict_probabilities
+from provador.models import build_model, mirrors_at_inference, prepare_backend_for
 from provador.recipes import Recipe, load_recipe
 from provador.timing import TimeToAccuracy
 
@@ -152,8 +153,13 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     history = recorder.history()
     plots.learning_curves(history, run.path / runs.CURVES_FILE, title=f"{recipe.name}: {run.name}")
 
-    probabilities = predict_probabilities(model, dataset.x_test, recipe.execution.eval_batch_size)
+    # The temperature that makes the answers honest, fitted on the validation split (never the test set).
+    mirror = mirrors_at_inference(recipe.model_params)
+    eval_batch = recipe.execution.eval_batch_size
+    calibration = calibrate(predict_probabilities(model, dataset.x_valid, eval_batch, mirror), dataset.y_valid)
+    probabilities = predict_probabilities(model, dataset.x_test, eval_batch, mirror)
     test = analyse(probabilities, dataset.y_test, list(dataset.class_names))
+    test["calibration"] = calibration_on(probabilities, dataset.y_test, calibration)
     epochs_run = len(recorder.rows)
     metrics = {
         "status": "completed",
@@ -164,6 +170,7 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
         "epochs": epochs_run,
         "test": test,
         "final_epoch": {k: v for k, v in recorder.rows[-1].items() if k != "epoch"},
+        "calibration": calibration,
         "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),
         "training_seconds": round(fit_seconds, 3),
         "seconds_per_epoch": round(fit_seconds / epochs_run, 4),

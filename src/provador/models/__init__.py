@@ -21,20 +21,32 @@ __all__ = [
     "custom_objects",
     "describe_models",
     "prepare_backend_for",
+    "mirrors_at_inference",
 ]
 
 
 def custom_objects() -> dict:
     """Custom objects that `keras.saving.load_model` must know (also registered by package)."""
     from provador.losses import SmoothedSparseCrossentropy
-    from provador.models._layers import BatchNorm, MaxPool2x2, RandomShift
+    from provador.models._layers import BatchNorm, MaxPool2x2, PhotoLook, RandomShift
 
     return {
         "provador>BatchNorm": BatchNorm,
         "provador>MaxPool2x2": MaxPool2x2,
+        "provador>PhotoLook": PhotoLook,
         "provador>RandomShift": RandomShift,
         "provador>SmoothedSparseCrossentropy": SmoothedSparseCrossentropy,
     }
+
+
+def mirrors_at_inference(params: dict) -> bool:
+    """Whether a model with these parameters answers with the average of each image and its mirror.
+
+    Every augmentation mirrors training images, so such a model has learnt both orientations
+    (a photographed shoe may point either way; Fashion-MNIST's all point left): averaging the two
+    answers makes its answer the same for both, and is what evaluation reports too.
+    """
+    return params.get("augmentation", "none") != "none"
 
 
 def describe_models() -> list[tuple[str, str]]:

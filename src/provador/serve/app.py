@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from provador import __version__, photos, runs
 from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
-from provador.inference import Predictor
+from provador.inference import NO_GARMENT, Predictor
 from provador.serve.batching import DynamicBatcher
 from provador.serve.fastpath import PredictFastPath
 from provador.serve.http import ApiError, read_limited
@@ -120,16 +120,16 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         """POST /v1/predict's answer for a body already read; ApiError for bad input."""
         predictor: Predictor = state["predictor"]
         if content_type.startswith("multipart/form-data"):
-            names, images = await _images_from_form(content_type, body, predictor, limits)
+            names, images, reasons = await _images_from_form(content_type, body, predictor, limits)
         elif content_type.startswith("application/json"):
-            names, images = _images_from_json(body, predictor, limits)
+            names, images, reasons = _images_from_json(body, predictor, limits)
         else:
             raise ApiError(415, f"Expected multipart/form-data (image files in `file` fields) or application/json "
                                 f"(`{{\"images\": [...]}}`). Received content type {content_type or 'none'!r}.")  # fmt: skip
         probabilities = await state["batcher"].predict(images)
         answers = []
-        for name, pixels, row in zip(names, images, probabilities):
-            answer = predictor.prediction_from(row, name).to_dict()
+        for name, pixels, row, reason in zip(names, images, probabilities, reasons):
+            answer = predictor.prediction_from(row, name, reason=reason).to_dict()
             answer["top"] = answer["top"][:top_k]
             answer.pop("true_label")
             if include_input:
@@ -189,21 +189,23 @@ async def _images_from_form(content_type: str, body: bytes, predictor: Predictor
         raise ApiError(400, "Expected at least one image file in a form field named `file`.")
     if len(uploads) > limits.max_images:
         raise ApiError(413, f"Too many images: {len(uploads)} sent, at most {limits.max_images} per request.")
-    names, images = [], []
+    names, images, reasons = [], [], []
     for upload in uploads:
         data = upload.data
         name = upload.filename or "upload"
         try:
             # Small files decode in well under a millisecond: a thread hop would cost more.
             if len(data) <= _INLINE_DECODE_BYTES:
-                images.append(predictor.prepare(data, name))
+                prepared = predictor.prepare_photo(data, name)
             else:
-                images.append(await run_in_threadpool(predictor.prepare, data, name))
+                prepared = await run_in_threadpool(predictor.prepare_photo, data, name)
         except InputError as exc:
             status = 413 if isinstance(exc, ImageTooLarge) else 415 if isinstance(exc, NotAnImage) else 422
             raise ApiError(status, str(exc)) from None
         names.append(name)
-    return names, np.stack(images)
+        images.append(prepared.pixels)
+        reasons.append(None if prepared.garment_found else NO_GARMENT)
+    return names, np.stack(images), reasons
 
 
 def _images_from_json(body: bytes, predictor: Predictor, limits: Limits):
@@ -227,4 +229,4 @@ def _images_from_json(body: bytes, predictor: Predictor, limits: Limits):
     if array.dtype.kind not in "iu" or array.min() < 0 or array.max() > 255:
         kind = "non-integer values" if array.dtype.kind not in "iu" else "values outside 0-255"
         raise ApiError(422, f"{expected}; received {kind} (dtype {array.dtype}).")
-    return [f"images[{i}]" for i in range(len(array))], array.astype(np.uint8)
+    return [f"images[{i}]" for i in range(len(array))], array.astype(np.uint8), [None] * len(array)

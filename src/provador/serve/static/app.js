@@ -47,6 +47,7 @@ function show(answer) {
   $("label").textContent = answer.label;
   $("probability").textContent = `${(answer.probability * 100).toFixed(1)}%`;
   $("confidence-note").hidden = !answer.low_confidence;
+  $("confidence-reason").textContent = answer.low_confidence_reason || "the model is not sure";
   const bars = $("bars");
   bars.replaceChildren();
   for (const [name, p] of Object.entries(answer.probabilities)) {

@@ -103,3 +103,16 @@ def test_a_file_that_is_not_an_image_shows_a_readable_error(server, browser, tmp
     browser.find_element(By.ID, "file").send_keys(str(path))
     error = wait_for(lambda: browser.find_element(By.ID, "error").text)
     assert "notes.png is not an image" in error
+
+
+def test_a_photo_with_no_garment_says_why_the_answer_is_unsure(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = server
+    path = tmp_path / "wall.jpg"
+    Image.new("RGB", (320, 240), (200, 190, 180)).save(path)
+    browser.get(url + "/")
+    wait_for(lambda: "Model " in browser.find_element(By.ID, "model-line").text)
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    note = wait_for(lambda: browser.find_element(By.ID, "confidence-note").text)
+    assert note.startswith("Not sure: no garment stood out from the background")

@@ -29,3 +29,26 @@ def test_notebook_runs_top_to_bottom(name, real_data, tmp_path, monkeypatch):
     assert "val_accuracy" in text  # the per-epoch progress line
     assert "['Ankle boot', 'Pullover', 'Trouser'" in text  # the notebook's last cell
     assert (tmp_path / "runs" / "latest" / "report.html").is_file()
+    # The pictures show in the notebook: the notebook's own learning-curve plot (plt.show()) and
+    # the run's samples and confusion matrix (run.show()).
+    pictures = {
+        cell.source.splitlines()[-1]: sum("image/png" in output.get("data", {}) for output in cell.outputs)
+        for cell in notebook.cells if cell.cell_type == "code"
+    }  # fmt: skip
+    assert pictures["plt.show()"] == 1
+    assert pictures['run.show("samples", "confusion")'] == 2
+
+
+def test_importing_provador_leaves_matplotlibs_backend_alone():
+    """A notebook's backend is the user's: provador draws on Figure objects and never switches it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; before = matplotlib.get_backend(); "
+        "import provador, provador.plots, provador.report, provador.compare; "
+        "print(before, matplotlib.get_backend())"
+    )
+    env = {**__import__("os").environ, "MPLBACKEND": "svg"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["svg", "svg"]

@@ -55,6 +55,5 @@ def test_product_shots_keep_their_shape():
         rows, cols = np.nonzero(pixels > 0)
         assert max(np.ptp(rows), np.ptp(cols)) + 1 >= 27, f
         assert abs((rows.min() + rows.max()) / 2 - 13.5) <= 1.5 and abs((cols.min() + cols.max()) / 2 - 13.5) <= 1.5, f
-        assert pixels.max() >= 200, f
         dark_corners.append(corners(pixels) < 10)
     assert np.mean(dark_corners) >= 0.9  # a boxy bag may fill its corners

@@ -6,9 +6,8 @@ the edges close to the background, resize the longest edge to 28, sharpen, pad t
 before those steps the garment is found (`provador.segmentation`): on a plain or shaded backdrop,
 what the backdrop does not reach from the edges; on a bed, a floor or a sheet, a GrabCut cut; a
 wearer's skin and head are dropped, and of a pair of shoes seen from above one is kept, turned on
-its side. Whatever the background was, it becomes black, the garment is its negated grey (dark
-cloth is bright, as in the dataset), stretched so its brightest pixels reach 255 as in 92% of the
-dataset's images.
+its side. Whatever the background was, it becomes black, and the garment is its negated grey
+(dark cloth is bright, as in the dataset).
 
 Before that, any common file is brought to plain RGB: EXIF orientation applied, transparency
 composited on white, palette, CMYK and 16-bit images converted, the first frame of an animation
@@ -149,7 +148,6 @@ class Steps:
 
     segment: bool = True  # separate the garment from any background (GrabCut), else trim by the corner colour
     wearer: bool = True  # drop a wearer's skin, and the head above a face
-    stretch: bool = True  # Fashion-MNIST's contrast: the garment's brightest pixels at 255
 
 
 ALL_STEPS = Steps()
@@ -187,18 +185,8 @@ def prepare(
     garment[~mask] = 0.0
     rows, cols = np.nonzero(mask)
     garment = garment[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    mask = mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    if steps.stretch:
-        garment = _stretch(garment, mask)
     cropped = Image.fromarray(garment.round().clip(0, 255).astype(np.uint8), "L")
     return PreparedImage(np.asarray(_fit_to_square(cropped, 0), dtype=np.uint8), False, original_size, found)
-
-
-def _stretch(garment: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Scale the garment so its brightest pixels reach 255, as in 92% of Fashion-MNIST's images;
-    a white garment (nearly black once negated) is lifted at most 4× rather than made of noise."""
-    brightest = float(np.percentile(garment[mask], 99)) if mask.any() else 0.0
-    return garment * min(4.0, 255.0 / brightest) if brightest > 0 else garment
 
 
 def _fit_to_square(cropped: Image.Image, background) -> Image.Image:

@@ -1,4 +1,9 @@
-"""Pictures of a run, drawn with Matplotlib's file-only Agg backend."""
+"""Pictures of a run, drawn on `matplotlib.figure.Figure` objects and saved as PNG files.
+
+No pyplot and no backend chosen here (Matplotlib's documented way for library and server code):
+a user's backend, a notebook's inline one included, is left as it was, and nothing needs a
+display.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,18 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only: works on servers and in CI without a display
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from provador import _files  # noqa: E402
+from provador import _files
 
 SERIES = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def learning_curves(history: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
     """The notebook's plot: the four series against the epoch, grid, y from 0 to 1."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig = Figure(figsize=(8, 5))
+    ax = fig.subplots()
     for key in SERIES:
         if key in history:
             values = history[key]
@@ -37,7 +41,6 @@ def _save(fig, path: str | Path) -> Path:
     fig.tight_layout()
     with _files.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     return Path(path)
 
 
@@ -46,7 +49,8 @@ def confusion(matrix: np.ndarray, class_names: list[str], path: str | Path) -> P
     matrix = np.asarray(matrix)
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.0 * n + 2, 0.9 * n + 1.5))
+    fig = Figure(figsize=(1.0 * n + 2, 0.9 * n + 1.5))
+    ax = fig.subplots()
     image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
@@ -68,7 +72,8 @@ def samples(
     """TensorFlow-tutorial style: each image beside a bar chart of its ten probabilities."""
     count = len(images)
     rows = max(1, -(-count // columns))
-    fig, axes = plt.subplots(rows, 2 * columns, figsize=(4.4 * columns, 1.9 * rows + 0.6), squeeze=False)
+    fig = Figure(figsize=(4.4 * columns, 1.9 * rows + 0.6))
+    axes = fig.subplots(rows, 2 * columns, squeeze=False)
     for k in range(rows * columns):
         image_ax, bar_ax = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
         image_ax.axis("off")
@@ -98,7 +103,8 @@ def first_layer(kernel: np.ndarray, image_shape: tuple[int, int], path: str | Pa
     count = min(count, kernel.shape[1])
     columns = 8
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.4 * rows + 0.5), squeeze=False)
+    fig = Figure(figsize=(1.3 * columns, 1.4 * rows + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < count:
@@ -112,8 +118,11 @@ def first_layer(kernel: np.ndarray, image_shape: tuple[int, int], path: str | Pa
 
 def compare_curves(histories: dict[str, dict[str, list[float]]], path: str | Path) -> Path:
     """Several runs' validation accuracy and loss (training as dashed lines) on shared axes."""
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for (name, history), colour in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10):
+    fig = Figure(figsize=(12, 4.5))
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for (name, history), colour in zip(
+        histories.items(), matplotlib.rcParams["axes.prop_cycle"].by_key()["color"] * 10
+    ):
         for ax, key in ((acc_ax, "accuracy"), (loss_ax, "loss")):
             if f"val_{key}" in history:
                 ax.plot(range(1, len(history[f"val_{key}"]) + 1), history[f"val_{key}"], color=colour, label=name)

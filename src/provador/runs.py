@@ -25,6 +25,7 @@ from provador.recipes import Recipe, load_recipe
 
 RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
 MODEL_FILE, METRICS_FILE, CURVES_FILE = "model.keras", "metrics.json", "curves.png"
+PICTURES = ("curves", "samples", "confusion", "errors", "first-layer")  # <name>.png in a finished run
 
 
 class Run:
@@ -111,6 +112,29 @@ class Run:
             )
         except (ValueError, OSError) as exc:
             raise RunError(f"Cannot load {self.model_path}: {exc}. Train the run again.") from None
+
+    def _repr_png_(self) -> bytes | None:
+        """In Jupyter, a run at the end of a cell shows its learning curves."""
+        path = self.path / CURVES_FILE
+        return path.read_bytes() if path.is_file() else None
+
+    def show(self, *pictures: str) -> None:
+        """Show the run's pictures in a notebook: by default the learning curves, the first test
+        images with their probabilities, and the confusion matrix (names: PICTURES)."""
+        unknown = [name for name in pictures if name not in PICTURES]
+        if unknown:
+            raise RunError(f"Unknown picture {unknown[0]!r}: expected one of {', '.join(PICTURES)}.")
+        try:
+            from IPython.display import Image, display
+        except ImportError:
+            raise RunError(
+                f"Run.show() displays pictures in a Jupyter notebook; outside one, open the PNG files in {self.path}."
+            ) from None
+        for name in pictures or ("curves", "samples", "confusion"):
+            path = self.path / f"{name}.png"
+            if not path.is_file():
+                raise RunError(f"Run {self.path} has no {path.name}: `provador report {self.path}` draws the pictures.")
+            display(Image(data=path.read_bytes(), format="png"))
 
     def update_info(self, **fields) -> None:
         info = self.info

@@ -128,9 +128,7 @@ def main() -> None:
     parser.add_argument(
         "photo_dir", nargs="?", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "photos")
     )
-    parser.add_argument(
-        "--without", default="", help="pipeline steps to turn off, comma-separated: segment, wearer"
-    )
+    parser.add_argument("--without", default="", help="pipeline steps to turn off, comma-separated: segment, wearer")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     steps = photos.Steps()

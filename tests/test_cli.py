@@ -90,6 +90,28 @@ def test_usage_errors_exit_2(capsys):
     assert "invalid int value: 'many'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, hint",
+    [(["trian"], "Did you mean `train`?"), (["data", "inof"], "Did you mean `info`?"),
+     (["train", "--epohcs", "3"], "Did you mean `--epochs`?"), (["predict", "r", "--shwo-input", "d"], "`--show-input`")],
+)  # fmt: skip
+def test_typos_get_the_closest_command_or_option(capsys, argv, hint):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and hint in err and "Try 'provador" in err
+
+
+def test_a_closed_output_pipe_stops_quietly():
+    """`provador recipes seed | head -1`: the reader goes away; no traceback, exit 141 like Unix tools."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "provador", "recipes", "seed"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()  # before provador writes anything
+    err = process.stderr.read().decode()
+    assert process.wait() == 141 and err == ""
+
+
 def test_train_evaluate_predict_from_the_command_line(capsys, tiny_dir, tmp_path):
     code, out, _ = run_cli(
         capsys, "train", "--set", "data.dataset=idx", "--set", "data.validation=50", "--set", "model.hidden=[32]",
@@ -168,3 +190,15 @@ def test_predict_a_folder_reports_unreadable_files_and_exits_1(capsys, tiny_run,
     assert sorted(p.as_posix() for p in Path("seen").rglob("*.png")) == [
         "seen/tops/one.input.png", "seen/tops/two.input.png"
     ]  # fmt: skip
+
+
+def test_the_package_names_its_public_api_and_version():
+    """Every command has its Python twin, visible to dir() and editors; the version is the package's."""
+    from importlib.metadata import version
+
+    import provador
+
+    assert provador.__version__ == version("provador")
+    assert set(provador.__all__) == {"ProvadorError", "__version__", *provador._LAZY}
+    for name in ("load_dataset", "train", "evaluate", "Predictor", "build_report", "list_runs", "compare_runs"):
+        assert name in dir(provador) and callable(getattr(provador, name))

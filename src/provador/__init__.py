@@ -14,10 +14,15 @@ and `import provador` stay fast.
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from provador.errors import ProvadorError
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("provador")  # one source of truth: pyproject.toml
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _LAZY = {
     "load_dataset": "provador.datasets",
@@ -32,9 +37,31 @@ _LAZY = {
     "evaluate": "provador.evaluation",
     "Predictor": "provador.inference",
     "Run": "provador.runs",
+    "list_runs": "provador.runs",
+    "build_report": "provador.report",
+    "compare_runs": "provador.compare",
 }
 
-__all__ = ["ProvadorError", "__version__", *_LAZY]
+if TYPE_CHECKING:  # what editors and type checkers see; at run time these load on first use
+    from provador.compare import compare_runs
+    from provador.datasets import FASHION_MNIST_CLASSES, Dataset, load_dataset
+    from provador.evaluation import evaluate
+    from provador.inference import Predictor
+    from provador.models import build_model, list_models
+    from provador.recipes import Recipe, list_recipes, load_recipe
+    from provador.report import build_report
+    from provador.runs import Run, list_runs
+    from provador.training import train
+
+__all__ = [  # written out, so that linters and editors read it without running the module
+    "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",
+    "load_recipe", "list_recipes", "Recipe", "train", "evaluate", "Predictor", "Run", "list_runs", "build_report",
+    "compare_runs",
+]  # fmt: skip
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def __getattr__(name: str):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
+import re
 import sys
 
 from provador.errors import ProvadorError
@@ -13,19 +16,59 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args) or 0
+        code = args.handler(args) or 0
+        sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at exit
+        return code
     except ProvadorError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`provador data info | head -3`): stop quietly, as Unix
+        # tools do; what is still buffered goes nowhere instead of into a traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a "did you mean" for a mistyped command or option (Python 3.11's has none)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{self._suggestion(message)}\nTry '{self.prog} --help'.\n")
+
+    def _suggestion(self, message: str) -> str:
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            close = difflib.get_close_matches(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)), n=1)
+            return f". Did you mean `{close[0]}`?" if close else ""
+        unknown = re.search(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            options = _option_strings(self)
+            for word in unknown.group(1).split():
+                close = difflib.get_close_matches(word.split("=")[0], options, n=1) if word.startswith("-") else []
+                if close:
+                    return f". Did you mean `{close[0]}`?"
+        return ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option of the parser and of its subcommands, for suggestions."""
+    found = []
+    for action in parser._actions:
+        found += [o for o in action.option_strings if o.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += _option_strings(sub)
+    return sorted(set(found))
 
 
 def build_parser() -> argparse.ArgumentParser:
     from provador import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="provador",
         description="Train, evaluate, explain and serve Fashion-MNIST classifiers (Keras 3).",
     )

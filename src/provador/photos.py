@@ -146,8 +146,8 @@ class Steps:
     """The pipeline's optional steps, each on by default; `bench/photos.py --without` measures
     what each one is worth on a labelled photo folder."""
 
-    segment: bool = True  # separate the garment from any background (GrabCut), else trim by the corner colour
-    wearer: bool = True  # drop a wearer's skin, and the head above a face
+    segment: bool = True  # find the garment on any background (flood fill or GrabCut), else Zalando's trim alone
+    wearer: bool = True  # when a face shows, drop the wearer's head, hair and skin
 
 
 ALL_STEPS = Steps()

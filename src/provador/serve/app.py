@@ -97,7 +97,9 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         description=(
             "Send image files as multipart/form-data, each in a field named `file` (repeat the field for "
             "several), or JSON `{\"images\": [28×28 arrays of integers 0-255]}`. Photos of any size go "
-            "through the Fashion-MNIST preprocessing (trim, resize, sharpen, pad, negate, grayscale)."
+            "through the photo pipeline: the garment is found on its background (and apart from a wearer), "
+            "then made like a Fashion-MNIST image (crop, resize, sharpen, pad, negate, grayscale). An answer "
+            "is `low_confidence` when no class reaches 50% or no garment stood out; `low_confidence_reason` says which."
         ),
         openapi_extra={"requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": {"type": "object", "properties": {

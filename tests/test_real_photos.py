@@ -35,7 +35,7 @@ def height_to_width(pixels: np.ndarray) -> float:
     return (np.ptp(rows) + 1) / (np.ptp(cols) + 1)
 
 
-def test_a_models_head_and_legs_leave_worn_tops():
+def test_a_wearers_head_leaves_worn_tops():
     """Catalogue tops worn by a model: without the wearer the shape is a top's, not a person's."""
     files = [
         f for c in ("T-shirt-top", "Shirt", "Pullover") for f in sorted((PHOTOS / "catalog-small" / c).glob("*.jpg"))

@@ -4,10 +4,9 @@ Fashion-MNIST was made from product photos on white (Xiao, Rasul and Vollgraf 20
 the edges close to the background, resize the longest edge to 28, sharpen, pad the short edge to
 28 with the garment centred, negate, 8-bit grayscale. People's photos are not product photos, so
 before those steps the garment is found (`provador.segmentation`): on a plain or shaded backdrop,
-what the backdrop does not reach from the edges; on a bed, a floor or a sheet, a GrabCut cut; a
-wearer's skin and head are dropped, and of a pair of shoes seen from above one is kept, turned on
-its side. Whatever the background was, it becomes black, and the garment is its negated grey
-(dark cloth is bright, as in the dataset).
+what the backdrop does not reach from the edges; on a bed, a floor or a sheet, a GrabCut cut; when
+a face shows, the wearer's head and skin are dropped. Whatever the background was, it becomes
+black, and the garment is its negated grey (dark cloth is bright, as in the dataset).
 
 Before that, any common file is brought to plain RGB: EXIF orientation applied, transparency
 composited on white, palette, CMYK and 16-bit images converted, the first frame of an animation
@@ -32,7 +31,6 @@ from provador.errors import DamagedImage, ImageTooLarge, InputError, NotAnImage
 SIZE = 28
 WORK_SIDE = 160  # photos are segmented at this long edge: enough for an outline, and fast
 MAX_PIXELS = 40_000_000  # decompression bombs: Pillow only warns below 2× its own limit
-TRIM_THRESHOLD = 0.05  # the paper's: 5% of the largest possible intensity distance
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
 
 
@@ -135,7 +133,7 @@ def trim(image: Image.Image) -> Image.Image:
     corners = np.stack([pixels[0, 0], pixels[0, -1], pixels[-1, 0], pixels[-1, -1]])
     background = np.median(corners, axis=0)
     distance = np.abs(pixels - background).max(axis=2)
-    rows, cols = np.nonzero(distance > TRIM_THRESHOLD * 255)
+    rows, cols = np.nonzero(distance > segmentation.TRIM_THRESHOLD * 255)
     if len(rows) == 0:
         return image  # a blank image: nothing to trim to
     return image.crop((cols.min(), rows.min(), cols.max() + 1, rows.max() + 1))

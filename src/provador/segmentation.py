@@ -19,6 +19,7 @@ PLAIN_BACKDROP = 0.9  # a backdrop that covers this share of the outer band is p
 MIN_AREA, MAX_AREA = 0.02, 0.97  # a mask outside these shares of the photo is no garment
 GRABCUT_ITERATIONS = 3
 GRABCUT_SIDE = 96  # GrabCut runs on a copy this long: the outline needs no more
+TRIM_THRESHOLD = 0.05  # Zalando's: a pixel 5% of the largest intensity distance from the backdrop is garment
 
 
 def garment_mask(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -39,7 +40,7 @@ def garment_mask(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
         # inside a bag's handle), by Zalando's 5% test. Keeps thin straps that a graph cut would
         # smooth away.
         colour = np.median(rgb[border], axis=0)
-        distinct = np.abs(rgb.astype(np.int16) - colour).max(axis=2) > 0.05 * 255
+        distinct = np.abs(rgb.astype(np.int16) - colour).max(axis=2) > TRIM_THRESHOLD * 255
         mask = _main_parts(~backdrop & distinct, keep=0.05, open_first=False)
     else:
         # A bed, a floor, a patterned sheet: GrabCut learns the colours of the outer band and of
@@ -112,9 +113,8 @@ def without_wearer(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The mask less a wearer's head and skin, when the photo shows a person.
 
     A person is recognised by an upright mask with a face: a small skin-coloured region near its
-    top. Then
-    everything above its lowest row (hair included) goes, and so does skin elsewhere (arms,
-    legs). Without a face nothing is removed: skin-coloured cloth, wood and leather are common
+    top. Then everything above the face's lowest row (hair included) goes, and so does skin
+    elsewhere (arms, legs). Without a face nothing is removed: skin-coloured cloth, wood and leather are common
     in photos of garments alone, and removing them cost more than it gained (bench/README.md).
     """
     rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]

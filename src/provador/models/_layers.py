@@ -119,7 +119,7 @@ class PhotoLook(keras.layers.Layer):
     left). A `share` of the images (half by default) also get a scale of 0.8-1.05 with its own
     aspect change of up to 10% and a shift of up to 2 pixels (segmentation keeps a little too
     much or too little), a Gaussian blur of sigma 0-1 pixel (small photos are soft), a gamma of
-    0.6-1.6 and a contrast of 0.7-1 (cloth, light and the contrast stretch vary), a background
+    0.6-1.6 and a contrast of 0.7-1 (cloth and light vary), a background
     level of 0-0.05 and noise of sigma 0-0.04.
 
     Geometry and blur are one separable linear map per image, out = rows @ image @ cols^T, with

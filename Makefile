@@ -15,7 +15,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 # The demo needs only provador itself (Keras on JAX); the tests add pytest, Selenium,
-# scikit-learn (reference metrics), Jupyter's runner and TensorFlow (the backend test).
+# scikit-learn (reference metrics), Jupyter's runner, TensorFlow (the backend test) and psycopg
+# (the search's PostgreSQL tests, against Debian's server: see .ci/run).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
@@ -33,7 +34,7 @@ demo: setup data
 	$(BIN)/provador predict runs/latest --test-index 0:10
 
 test: setup-dev data
-	PROVADOR_REQUIRE_TENSORFLOW=1 $(BIN)/python -m pytest
+	PROVADOR_REQUIRE_TENSORFLOW=1 PROVADOR_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
 
 lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -91,3 +91,54 @@ def tiny_run(tmp_path_factory):
     )  # fmt: skip
     run = train(recipe, data_dir=directory, runs_dir=tmp_path_factory.mktemp("runs"), quiet=True)
     return run, directory
+
+
+def _postgres_bin() -> Path | None:
+    """Debian's PostgreSQL server programs (package `postgresql`), newest version first."""
+    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            return bindir
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throw-away PostgreSQL server for the session (what pg_virtualenv does, as a fixture).
+
+    As root the server runs as the `postgres` user, which Debian's package creates. Required in
+    CI (PROVADOR_REQUIRE_POSTGRES=1); skipped elsewhere when PostgreSQL is not installed.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _postgres_bin()
+    if bindir is None:
+        if os.environ.get("PROVADOR_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is required here: apt-get install postgresql (see .ci/run)")
+        pytest.skip("PostgreSQL not installed: apt-get install postgresql")
+    root = Path(tempfile.mkdtemp(prefix="provador-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(root, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = root / "data"
+
+    def pg(*args):
+        subprocess.run([*as_postgres, *map(str, args)], check=True, capture_output=True, timeout=120)
+
+    pg(bindir / "initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync")
+    pg(bindir / "pg_ctl", "-D", data, "-l", root / "server.log", "-w", "start",
+       "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off")  # fmt: skip
+    try:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE provador")
+        yield f"postgresql://postgres@127.0.0.1:{port}/provador"
+    finally:
+        subprocess.run([*as_postgres, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -6,6 +6,7 @@
     run = provador.train("seed", epochs=5)         # writes runs/seed-<time>/
     provador.evaluate(run)                         # {'loss': …, 'accuracy': …}
     provador.Predictor(run).predict(data.x_test[:5])
+    provador.tune("mlp-fast", "mlp", trials=40)    # search on the validation split; studies/<name>/best.toml
 
 Heavy modules (Keras and its backend) load on first use, so `provador data info`
 and `import provador` stay fast.
@@ -40,6 +41,10 @@ _LAZY = {
     "list_runs": "provador.runs",
     "build_report": "provador.report",
     "compare_runs": "provador.compare",
+    "tune": "provador.tuning",
+    "list_studies": "provador.studies",
+    "load_space": "provador.spaces",
+    "list_spaces": "provador.spaces",
 }
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time these load on first use
@@ -51,12 +56,15 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
     from provador.recipes import Recipe, list_recipes, load_recipe
     from provador.report import build_report
     from provador.runs import Run, list_runs
+    from provador.spaces import list_spaces, load_space
+    from provador.studies import list_studies
     from provador.training import train
+    from provador.tuning import tune
 
 __all__ = [  # written out, so that linters and editors read it without running the module
     "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",
     "load_recipe", "list_recipes", "Recipe", "train", "evaluate", "Predictor", "Run", "list_runs", "build_report",
-    "compare_runs",
+    "compare_runs", "tune", "list_studies", "load_space", "list_spaces",
 ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 
 from provador.errors import ProvadorError
 
@@ -152,6 +153,53 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     _add_data_dir(serve)
     serve.set_defaults(handler=cmd_serve)
+
+    tune = commands.add_parser(
+        "tune", help="hyperparameter search on the validation split (Optuna); the test set is never loaded"
+    )
+    tune.add_argument("--recipe", help="the recipe to search around (default: the one the space names)")
+    tune.add_argument("--space", default="mlp", help="a shipped search space (`provador spaces`) or a .toml path")
+    tune.add_argument("--trials", type=int, help="trials the study should have in all (default 20 without --timeout)")
+    tune.add_argument("--timeout", help="stop starting trials after this long: 90s, 15m, 2h, 1h30m")
+    tune.add_argument("--study", help="the study's name (default: <recipe>-<space>); the same name resumes it")
+    tune.add_argument(
+        "--storage",
+        help="postgresql://user@host/db to share the study between machines (default: a file in the study folder)",
+    )
+    tune.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    tune.add_argument(
+        "--resume", action="store_true", help="go on with an existing study whose space or recipe changed"
+    )
+    tune.add_argument("--final", action="store_true", help="after the search, retrain the winner and test it once")
+    tune.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the recipe (fixed in every trial)",
+    )
+    tune.add_argument("--sampler", default="tpe", choices=["tpe", "random"], help="how trials are chosen (default tpe)")
+    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
+                      help="how hopeless trials are stopped early (default median)")  # fmt: skip
+    tune.add_argument("--heartbeat", type=int, default=60,
+                      help="PostgreSQL: seconds before a silent worker's trial is failed (default 60)")  # fmt: skip
+    tune.add_argument("--studies-dir", default="studies", help="where study folders go (default: studies)")
+    tune.add_argument("--runs-dir", default="runs", help="where --final writes its run (default: runs)")
+    _add_data_dir(tune)
+    tune.add_argument("--quiet", action="store_true", help="print only the path of best.toml")
+    tune.set_defaults(handler=cmd_tune)
+
+    studies = commands.add_parser("studies", help="list the studies; `studies show NAME` for one")
+    studies.add_argument("action", nargs="?", choices=["show"], help="show one study")
+    studies.add_argument("name", nargs="?", help="the study to show")
+    studies.add_argument("--studies-dir", default="studies", help="where study folders are (default: studies)")
+    studies.add_argument("--storage", help="the study's PostgreSQL URL, when study.json cannot say it (a password)")
+    studies.add_argument("--json", action="store_true")
+    studies.set_defaults(handler=cmd_studies)
+
+    spaces = commands.add_parser("spaces", help="list the shipped search spaces, or print one")
+    spaces.add_argument("name", nargs="?")
+    spaces.set_defaults(handler=cmd_spaces)
 
     recipes = commands.add_parser("recipes", help="list the shipped recipes, or print one")
     recipes.add_argument("name", nargs="?")
@@ -367,6 +415,65 @@ def cmd_serve(args) -> None:
     print(f"Serving {run.path.name} on http://{args.host}:{args.port}/  (bound to {args.host}: {reach})")
     print(f"API docs: http://{args.host}:{args.port}/docs   Stop with Ctrl-C.")
     serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log)
+
+
+def cmd_tune(args) -> None:
+    from provador.tuning import tune
+
+    summary = tune(
+        args.recipe, args.space, trials=args.trials, timeout=args.timeout, study=args.study, storage=args.storage,
+        workers=args.workers, resume=args.resume, final=args.final, overrides=_overrides(args.set),
+        studies_dir=args.studies_dir, runs_dir=args.runs_dir, data_dir=args.data_dir, sampler=args.sampler,
+        pruner=args.pruner, heartbeat=args.heartbeat, quiet=args.quiet,
+    )  # fmt: skip
+    if args.quiet and summary.best_recipe:
+        print(summary.best_recipe)
+
+
+def cmd_studies(args) -> None:
+    from provador import studies
+
+    if args.action == "show" or args.name:
+        if not args.name:
+            raise ProvadorError(
+                "Expected the study's name: `provador studies show NAME` (`provador studies` lists them)."
+            )
+        summary = studies.refresh(args.name, studies_dir=args.studies_dir, storage=args.storage)
+        if args.json:
+            print(json.dumps(summary.to_dict(), indent=2))
+            return
+        print(studies.trials_table(Path(summary.folder)))
+        print(studies.format_summary(summary))
+        print(f"Pictures: {', '.join(str(Path(summary.folder) / name) for name in studies.PICTURES)}")
+        print(f"Trial runs: provador runs --runs-dir {Path(summary.folder) / studies.TRIALS_DIR}")
+        return
+    rows = studies.list_studies(args.studies_dir)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print(f"No studies in {args.studies_dir}/ yet: `provador tune` makes one.")
+        return
+    print(f"{'study':<22} {'space':<8} {'recipe':<12} {'done':>5} {'pruned':>6} {'failed':>6} {'best val':>9} "
+          f"{'trial':>5}  {'final test':>10}  storage")  # fmt: skip
+    for r in rows:
+        t = r["trials"]
+        best = f"{r['best_val_accuracy']:.4f}" if r["best_val_accuracy"] is not None else "-"
+        final = f"{r['final_test_accuracy']:.4f}" if r["final_test_accuracy"] is not None else "-"
+        print(f"{r['study']:<22} {r['space'] or '':<8} {r['recipe'] or '':<12} {t.get('complete', 0):>5} "
+              f"{t.get('pruned', 0):>6} {t.get('failed', 0):>6} {best:>9} {r['best_trial'] if r['best_trial'] is not None else '-':>5}"
+              f"  {final:>10}  {r['storage']}")  # fmt: skip
+
+
+def cmd_spaces(args) -> None:
+    from provador.spaces import list_spaces, load_space
+
+    if args.name:
+        print(load_space(args.name).text, end="")
+        return
+    for name in list_spaces():
+        space = load_space(name)
+        print(f"{name:<6} recipe {space.recipe or '-':<10} {space.description}")
 
 
 def cmd_recipes(args) -> None:

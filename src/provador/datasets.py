@@ -152,8 +152,13 @@ def locate(
     data_dir: str | Path | None = None,
     allow_download: bool | None = None,
     progress: bool = True,
+    include_test: bool = True,
 ) -> DataSource:
-    """Find the four files, verify them, downloading into the cache as a last resort."""
+    """Find the four files, verify them, downloading into the cache as a last resort.
+
+    `include_test=False` looks for, hashes and reads the two training files only: a
+    hyperparameter search proves it never touched the test set by working without it.
+    """
     if name not in DATASETS:
         raise DataNotFoundError(f"Expected dataset to be one of {', '.join(DATASETS)}. Received: {name!r}")
     if name == "idx" and data_dir is None and not os.environ.get("PROVADOR_DATA_DIR"):
@@ -162,12 +167,13 @@ def locate(
             "PROVADOR_DATA_DIR) to a folder holding " + ", ".join(SPLIT_FILES.values()) + " (or .gz)."
         )
     places = candidate_dirs(data_dir, fashion_mnist=name == "fashion-mnist")
+    wanted = {key: stem for key, stem in SPLIT_FILES.items() if include_test or key.startswith("train")}
     tried = []
     for how, directory in places:
-        files = {key: _file_in(directory, stem) for key, stem in SPLIT_FILES.items()}
+        files = {key: _file_in(directory, stem) for key, stem in wanted.items()}
         if all(files.values()):
             return _verified_source(name, directory, files, how)
-        missing = [SPLIT_FILES[k] for k, p in files.items() if p is None]
+        missing = [wanted[k] for k, p in files.items() if p is None]
         tried.append(f"  - {directory} ({how}): missing {', '.join(missing)}")
     if allow_download is None:
         allow_download = downloads_allowed()
@@ -177,7 +183,7 @@ def locate(
         except OSError as exc:
             tried.append(f"  - {FASHION_MNIST_MIRROR} (download): failed, {exc}")
         else:
-            files = {key: _file_in(directory, stem) for key, stem in SPLIT_FILES.items()}
+            files = {key: _file_in(directory, stem) for key, stem in wanted.items()}
             return _verified_source(name, directory, files, "downloaded from the official mirror")
     elif name == "fashion-mnist":
         tried.append("  - download skipped (PROVADOR_OFFLINE is set)")
@@ -314,14 +320,19 @@ def load_dataset(
     max_train: int = 0,
     allow_download: bool | None = None,
     progress: bool = True,
+    include_test: bool = True,
 ) -> Dataset:
     """Load the dataset and hold out a validation split (default: the notebook's first 1000).
 
     `max_train` > 0 keeps only that many training images (after the split), for
-    quick experiments and tests.
+    quick experiments and tests. `include_test=False` leaves the test files unread
+    (the test split is then empty): what a hyperparameter search uses.
     """
-    source = locate(name, data_dir, allow_download=allow_download, progress=progress)
+    source = locate(name, data_dir, allow_download=allow_download, progress=progress, include_test=include_test)
     arrays = _read_arrays(source.files)
+    if not include_test:
+        arrays["test_images"] = np.zeros((0, *arrays["train_images"].shape[1:]), np.uint8)
+        arrays["test_labels"] = np.zeros((0,), np.uint8)
     _check_shapes(arrays, source)
     x_train, y_train, x_valid, y_valid = splits.split(
         arrays["train_images"], arrays["train_labels"], validation, split, seed
@@ -341,10 +352,12 @@ def load_dataset(
     )
 
 
-def dataset_for(recipe: Recipe, data_dir: str | Path | None = None, progress: bool = True) -> Dataset:
+def dataset_for(
+    recipe: Recipe, data_dir: str | Path | None = None, progress: bool = True, include_test: bool = True
+) -> Dataset:
     """The dataset and split a recipe names (its seed decides a random or stratified split)."""
     d = recipe.data
     return load_dataset(
         d.dataset, data_dir, validation=d.validation, split=d.split, seed=recipe.seed,
-        max_train=d.max_train, progress=progress,
+        max_train=d.max_train, progress=progress, include_test=include_test,
     )  # fmt: skip

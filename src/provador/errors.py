@@ -52,3 +52,15 @@ class ImageTooLarge(InputError):
 
 class DamagedImage(InputError):
     """An image file that is truncated or corrupted."""
+
+
+class SpaceError(ProvadorError):
+    """A search space with an unknown key, an empty range or a value the recipe rejects."""
+
+
+class StudyError(ProvadorError):
+    """A study that does not exist, exists with another space, or got an invalid budget."""
+
+
+class StorageError(ProvadorError):
+    """A study storage (a PostgreSQL URL, a journal file) that cannot be opened."""

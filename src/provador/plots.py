@@ -8,11 +8,12 @@ display.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from provador import _files
 
@@ -135,4 +136,70 @@ def compare_curves(histories: dict[str, dict[str, list[float]]], path: str | Pat
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+# --- a hyperparameter search (drawn here rather than by optuna.visualization.matplotlib, which
+# --- goes through pyplot and switches the global style to ggplot) ---------------------------
+
+
+def search_history(points: list[tuple[int, float, str]], path: str | Path) -> Path:
+    """Each trial's validation accuracy (pruned ones at their last report) and the best so far."""
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    styles = {"complete": ("o", "tab:blue"), "pruned": ("x", "tab:gray")}
+    for state, (marker, colour) in styles.items():
+        chosen = [(n, v) for n, v, s in points if s == state]
+        if chosen:
+            ax.scatter(*zip(*chosen), marker=marker, color=colour, label=state, s=22)
+    complete = sorted((n, v) for n, v, s in points if s == "complete")
+    if complete:
+        best = np.maximum.accumulate([v for _, v in complete])
+        ax.step([n for n, _ in complete], best, where="post", color="tab:red", label="best so far")
+        low = min(v for _, v, _ in points)
+        ax.set_ylim(max(0.0, low - 0.02), min(1.0, float(best[-1]) + 0.01))
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.4)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Search history")
+    return _save(fig, path)
+
+
+def importances(values: dict[str, float], path: str | Path) -> Path:
+    """How much of the validation accuracy's spread each parameter explains (Optuna's PED-ANOVA)."""
+    names = list(values)[::-1]
+    fig = Figure(figsize=(8, 0.45 * len(names) + 1.2))
+    ax = fig.subplots()
+    ax.barh(names, [values[n] for n in names], color="tab:blue")
+    ax.set_xlabel("importance (shares sum to 1)")
+    ax.set_title("Which parameters mattered")
+    ax.grid(True, axis="x", alpha=0.4)
+    return _save(fig, path)
+
+
+def search_slices(params: dict[str, list[tuple[Any, float, int]]], log_scale: set[str], path: str | Path) -> Path:
+    """Validation accuracy against each parameter's value, one panel per parameter, colour = trial."""
+    names = list(params)
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    fig = Figure(figsize=(4 * columns, 3 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        points = params[name]
+        xs = [p[0] for p in points]
+        if any(isinstance(x, (str, bool)) for x in xs):  # categorical: one column per choice
+            labels = sorted({str(x) for x in xs})
+            xs = [labels.index(str(x)) for x in xs]
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.scatter(xs, [p[1] for p in points], c=[p[2] for p in points], cmap="viridis", s=18)
+        if name in log_scale:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overlap on short ranges
+        ax.set_title(name, fontsize=9)
+        ax.grid(True, alpha=0.4)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.suptitle("Validation accuracy by parameter (colour: trial number, later is yellower)", fontsize=10)
     return _save(fig, path)

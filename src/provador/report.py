@@ -98,29 +98,29 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
                 "(softening only); "
                 "<code>provador predict</code> and the server answer with the calibrated probabilities.</p>"
             )
-    parts.append(_section("Learning curves", _image(run, "curves.png"),
+    parts.append(section("Learning curves", _image(run, "curves.png"),
                           "Loss and accuracy per epoch on the training and validation images."))  # fmt: skip
     if "per_class" in test:
-        parts.append(_section("Metrics per class", _per_class_table(test),
+        parts.append(section("Metrics per class", _per_class_table(test),
                               "Precision: of the images predicted as this class, the share that were. "
                               "Recall: of the images of this class, the share found. F1: their harmonic mean."))  # fmt: skip
         pairs = "".join(
             f"<li>{e(p['classes'][0])} / {e(p['classes'][1])}: {p['errors']} errors</li>" for p in test["most_confused"]
         )
-        parts.append(_section("Most confused pairs", f"<ul>{pairs}</ul>"))
-    parts.append(_section("Confusion matrix", _image(run, "confusion.png"),
+        parts.append(section("Most confused pairs", f"<ul>{pairs}</ul>"))
+    parts.append(section("Confusion matrix", _image(run, "confusion.png"),
                           "Rows are the true class, columns the prediction; colours show each row's shares."))  # fmt: skip
-    parts.append(_section("Test images", _image(run, "samples.png"),
+    parts.append(section("Test images", _image(run, "samples.png"),
                           "The first test images with the probability the model gives each class."))  # fmt: skip
-    parts.append(_section("Most confident mistakes", _image(run, "errors.png")))
+    parts.append(section("Most confident mistakes", _image(run, "errors.png")))
     if (run.path / "first-layer.png").is_file():
-        parts.append(_section("First-layer weights", _image(run, "first-layer.png"),
+        parts.append(section("First-layer weights", _image(run, "first-layer.png"),
                               "Each first-layer unit's 784 weights drawn as a 28×28 image."))  # fmt: skip
     rows = "".join(
         f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{e(s)}</td><td class=num>{p:,}</td></tr>"
         for n, t, s, p in model_table(model)
     )
-    parts.append(_section("Model", f"<table><tr><th>layer</th><th>type</th><th>output shape</th><th>parameters</th></tr>"
+    parts.append(section("Model", f"<table><tr><th>layer</th><th>type</th><th>output shape</th><th>parameters</th></tr>"
                                    f"{rows}</table>"))  # fmt: skip
     summary = dataset.summary()
     data_rows = "".join(
@@ -128,28 +128,37 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
         for s in ("train", "valid", "test")
     )
     source = summary["source"]
-    parts.append(_section("Data", f"<p>{e(source['dataset'])} from <code>{e(source['directory'])}</code> "
+    parts.append(section("Data", f"<p>{e(source['dataset'])} from <code>{e(source['directory'])}</code> "
                                   f"({e(source['found_via'])}); hashes match the published ones: "
                                   f"{source['hashes_match_published']}.</p><table><tr><th>split</th><th>images</th>"
                                   f"<th>dtype</th></tr>{data_rows}</table>"))  # fmt: skip
     recipe_text = (run.path / runs.RECIPE_FILE).read_text()
-    parts.append(_section("Recipe", f"<pre>{e(recipe_text)}</pre>"))
+    parts.append(section("Recipe", f"<pre>{e(recipe_text)}</pre>"))
     environment = {"backend": metrics.get("backend"), **metrics.get("versions", {}), "seed": metrics.get("seed")}
-    parts.append(_section("Environment", f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
-    page = _PAGE.format(title=e(f"provador · {run.name}"), body="\n".join(parts))
+    parts.append(section("Environment", f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
+    page = html_page(f"provador · {run.name}", "\n".join(parts))
     return _files.write_text(run.path / REPORT_FILE, page)
 
 
-def _section(title: str, body: str, note: str = "") -> str:
+def section(title: str, body: str, note: str = "") -> str:
     return f"<section><h2>{html.escape(title)}</h2>{f'<p class=note>{html.escape(note)}</p>' if note else ''}{body}</section>"
 
 
 def _image(run: runs.Run, name: str) -> str:
-    path = run.path / name
+    return embedded_png(run.path / name, PICTURES.get(name, name))
+
+
+def embedded_png(path: Path, alt: str) -> str:
+    """An <img> that carries its PNG inside the page (the report needs no other file)."""
     if not path.is_file():
-        return f"<p class=note>({html.escape(name)} was not drawn for this run.)</p>"
+        return f"<p class=note>({html.escape(path.name)} was not drawn.)</p>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(PICTURES.get(name, name))}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def html_page(title: str, body: str) -> str:
+    """The report's page around `body`: one style for runs and studies."""
+    return _PAGE.format(title=html.escape(title), body=body)
 
 
 def _per_class_table(test: dict) -> str:

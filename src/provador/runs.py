@@ -7,6 +7,9 @@ runs/<recipe>-<YYYYmmdd-HHMMSS>/
     model.keras    the trained model (written once training has finished)
     curves.png     the notebook's learning-curve plot
     metrics.json   test metrics, timings, versions (written last: it marks a complete run)
+
+A search trial (studies/<name>/trials/) is a light run: validation figures only in
+metrics.json, and model.keras only when the trial beat the study's best so far.
 """
 
 from __future__ import annotations
@@ -92,6 +95,10 @@ class Run:
         if not path.is_file():
             status = self.status
             why = {
+                "completed": "it is a search trial that did not beat the best before it, so its model was not "
+                f"kept; retrain it with `provador train --recipe {self.path / RECIPE_FILE}`"
+                if self.info.get("model_kept") is False
+                else "the file is missing",
                 "running": "it is still training (or its process was killed)",
                 "interrupted": "training was interrupted before it finished",
                 "failed": f"training failed: {self.info.get('error', 'see run.json')}",
@@ -209,7 +216,10 @@ def summarize(path: Path) -> dict:
         training_seconds=metrics.get("training_seconds"),
     )
     if row["status"] == "completed" and not (path / MODEL_FILE).is_file():
-        row["status"] = "broken (model.keras missing)"
+        # A search keeps the model of a trial only when it beat the best so far.
+        row["status"] = (
+            "completed (model not kept)" if info.get("model_kept") is False else "broken (model.keras missing)"
+        )
     return row
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,7 @@ def train(
     """
     recipe = resolve_recipe(recipe, overrides, epochs, seed)
     dataset = dataset_for(recipe, data_dir, progress=not quiet)
-    if recipe.training.batch_size > len(dataset.x_train):
-        raise RecipeError(
-            f"Expected `training.batch_size` to be at most the number of training images "
-            f"({len(dataset.x_train)}). Received: {recipe.training.batch_size}"
-        )
+    check_fits(recipe, dataset)
     run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
     say = (lambda *a: None) if quiet else print
     say(f"Training `{recipe.name}` ({recipe.model.architecture}) on {len(dataset.x_train):,} images, "
@@ -125,29 +122,57 @@ def train(
     return run
 
 
-def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say) -> None:
+@dataclass
+class Fitted:
+    """What `fit` leaves: the trained model, its per-epoch history and the seconds it took."""
+
+    model: Any
+    recorder: HistoryRecorder
+    time_to: TimeToAccuracy
+    seconds: float
+
+
+def check_fits(recipe: Recipe, dataset: Dataset) -> None:
+    if recipe.training.batch_size > len(dataset.x_train):
+        raise RecipeError(
+            f"Expected `training.batch_size` to be at most the number of training images "
+            f"({len(dataset.x_train)}). Received: {recipe.training.batch_size}"
+        )
+
+
+def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), verbose: int = 0) -> Fitted:
+    """Build the recipe's model and fit it, validating every epoch; history.csv is kept in `run`.
+
+    Used by `train` and by every trial of a search. Raises TrainingDiverged on a NaN loss.
+    """
     model = build_for(recipe, dataset)
     recorder = HistoryRecorder(run.path / runs.HISTORY_FILE)
     time_to = TimeToAccuracy()
-    callbacks: list = [recorder, time_to]
+    # The recorder comes first: it sees a NaN before any later callback acts on the epoch.
+    all_callbacks: list = [recorder, time_to, *callbacks]
     if recipe.training.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
+        all_callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=recipe.training.early_stopping_patience, restore_best_weights=True,
         ))  # fmt: skip
-    verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
     started = time.perf_counter()
     model.fit(
         dataset.x_train, dataset.y_train,
         batch_size=recipe.training.batch_size, epochs=recipe.training.epochs,
-        validation_data=(dataset.x_valid, dataset.y_valid), callbacks=callbacks, verbose=verbose,
+        validation_data=(dataset.x_valid, dataset.y_valid), callbacks=all_callbacks, verbose=verbose,
     )  # fmt: skip
-    fit_seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started
     if recorder.diverged_at is not None:
         raise TrainingDiverged(
             f"Training diverged: the loss became NaN or infinite at epoch {recorder.diverged_at}. "
             f"Try a lower learning rate (now {recipe.training.learning_rate}), "
             f"e.g. --set training.learning_rate={recipe.training.learning_rate / 10:g}."
         )
+    return Fitted(model, recorder, time_to, seconds)
+
+
+def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say) -> None:
+    fitted = fit(recipe, dataset, run, verbose=0 if quiet else (1 if sys.stdout.isatty() else 2))
+    model, recorder, time_to, fit_seconds = fitted.model, fitted.recorder, fitted.time_to, fitted.seconds
     with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
         model.save(tmp)
     history = recorder.history()
@@ -196,4 +221,4 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     say(f"Run saved in {run.path}")
 
 
-__all__ = ["train", "resolve_recipe", "build_for"]
+__all__ = ["train", "fit", "check_fits", "resolve_recipe", "build_for"]

@@ -1,0 +1,83 @@
+"""Where a study lives: the journal file in its folder (one machine, any number of local
+workers) or a PostgreSQL database (workers on many machines run the same command)."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+
+from provador.errors import StorageError
+
+JOURNAL_FILE = "journal.log"
+DEFAULT_HEARTBEAT = 60  # seconds a silent worker (killed, machine lost) is given before its trial is failed
+
+
+def storage_url(storage: str) -> str:
+    """SQLAlchemy's URL for a `postgresql://` address, on psycopg 3."""
+    if not re.match(r"postgres(ql)?(\+psycopg)?://", storage):
+        raise StorageError(
+            "Expected --storage to be a PostgreSQL URL such as postgresql://user@host/database "
+            f"(or no --storage, for the embedded journal file in the study folder). Received: {storage!r}"
+        )
+    return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", storage)
+
+
+def masked(storage: str | None) -> str:
+    """The storage URL without its password, fit to print and to write in study.json."""
+    if storage is None:
+        return "embedded journal file"
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", storage)
+
+
+def open_storage(storage: str | None, folder: Path, heartbeat: int = DEFAULT_HEARTBEAT):
+    """The study's storage: the journal file in `folder`, or a PostgreSQL database."""
+    if storage is None:
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        folder.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(folder / JOURNAL_FILE)))
+    url = storage_url(storage)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StorageError(
+            "--storage postgresql://… needs the PostgreSQL driver psycopg 3: pip install 'provador[postgres]'."
+        ) from None
+    import sqlalchemy.exc
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs={"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}},
+                    heartbeat_interval=max(1, heartbeat // 4),
+                    grace_period=heartbeat,
+                )
+        except sqlalchemy.exc.OperationalError as exc:
+            raise StorageError(_unreachable(storage, exc)) from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # Two workers creating Optuna's tables at the same moment: the loser tries again.
+            time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))
+    raise StorageError(
+        f"Could not set up Optuna's tables in {masked(storage)}: five tries collided with other workers."
+    )
+
+
+def _unreachable(storage: str, exc: Exception) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(storage_url(storage))
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return (
+        f"Cannot reach the PostgreSQL database `{url.database}` on {url.host or 'the local socket'}"
+        f"{f':{url.port}' if url.port else ''} as user `{url.username}`: {reason}\n"
+        "Check that the server runs and accepts connections from this machine, that the database "
+        "exists (createdb NAME) and that the user may log in (a password goes in the URL or in ~/.pgpass)."
+    )

@@ -1,0 +1,305 @@
+"""A study folder: what a hyperparameter search leaves behind, and how to read it back.
+
+studies/<name>/
+    study.json     storage (password hidden), recipe, space, sampler, pruner
+    journal.log    the embedded storage (absent when the study lives in PostgreSQL)
+    trials/        one light run directory per trial (`provador runs --runs-dir studies/<name>/trials`)
+    trials.csv     one row per trial: state, validation accuracy, epochs, seconds, parameters
+    best.toml      the best trial's complete recipe: `provador train --recipe studies/<name>/best.toml`
+    summary.json   counts, best trial, paths (what `provador studies` lists)
+    history.png, importance.png, slices.png, report.html
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from provador import _files, plots, report
+from provador.errors import StorageError, StudyError
+from provador.recipes import Recipe, validate
+from provador.storage import masked, open_storage
+
+STUDY_FILE, SUMMARY_FILE, TRIALS_FILE, BEST_FILE = "study.json", "summary.json", "trials.csv", "best.toml"
+TRIALS_DIR, REPORT_FILE = "trials", "report.html"
+PICTURES = {
+    "history.png": "Search history: each trial's validation accuracy and the best so far",
+    "importance.png": "Which parameters mattered",
+    "slices.png": "Validation accuracy against each parameter",
+}
+STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+          TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}  # fmt: skip
+
+
+@dataclass
+class StudySummary:
+    """What a search found: counts, the best trial and where its recipe, pictures and report are."""
+
+    study: str
+    folder: str
+    storage: str
+    space: str
+    recipe: str
+    trials: dict[str, int]
+    best: dict | None
+    best_recipe: str | None
+    report: str | None = None
+    updated: str = ""
+    final: dict | None = field(default=None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def write_study_file(folder: Path, name: str, storage: str, recipe: Recipe, space, sampler: str, pruner: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / STUDY_FILE
+    created = json.loads(path.read_text()).get("created") if path.is_file() else None
+    _files.write_json(path, {
+        "study": name, "storage": storage, "recipe": recipe.name, "space": space.name,
+        "space_file": space.origin, "sampler": sampler, "pruner": pruner,
+        "created": created or datetime.now().isoformat(timespec="seconds"),
+    })  # fmt: skip
+
+
+def _best_trial(study: optuna.Study):
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(complete, key=lambda t: t.value) if complete else None
+
+
+def best_recipe(study: optuna.Study, trial) -> Recipe:
+    """The study's recipe with the best trial's values: a complete recipe, ready for `train`."""
+    base = validate(study.user_attrs["recipe"], origin=f"study {study.study_name}")
+    return base.with_overrides({
+        **trial.user_attrs.get("overrides", {}),
+        "name": f"{study.study_name}-best",
+        "description": f"Best of study {study.study_name} (trial {trial.number}): "
+        f"validation accuracy {trial.value:.4f}",
+    })  # fmt: skip
+
+
+def write_results(study: optuna.Study, folder: Path) -> StudySummary:
+    """trials.csv, best.toml and summary.json from the storage (cheap: after every trial)."""
+    trials = study.get_trials(deepcopy=False)
+    _files.write_text(folder / TRIALS_FILE, _trials_csv(trials))
+    best = _best_trial(study)
+    best_path = None
+    if best is not None:
+        recipe = best_recipe(study, best)
+        header = (
+            f"# Found by `provador tune`: study {study.study_name}, trial {best.number} of {len(trials)}, "
+            f"validation accuracy {best.value:.4f}.\n# The test set was not used to choose it. Retrain it and "
+            f"test it once:\n#   provador train --recipe {folder / BEST_FILE}\n"
+        )
+        best_path = _files.write_text(folder / BEST_FILE, header + recipe.to_toml())
+    info = json.loads((folder / STUDY_FILE).read_text()) if (folder / STUDY_FILE).is_file() else {}
+    previous = json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else {}
+    summary = StudySummary(
+        study=study.study_name,
+        folder=str(folder),
+        storage=info.get("storage", ""),
+        space=study.user_attrs.get("space", {}).get("name", ""),
+        recipe=study.user_attrs.get("recipe", {}).get("name", ""),
+        trials={name: sum(t.state == state for t in trials) for state, name in STATES.items()},
+        best=None
+        if best is None
+        else {
+            "trial": best.number,
+            "val_accuracy": best.value,
+            "overrides": best.user_attrs.get("overrides", {}),
+            "run": str(folder / TRIALS_DIR / best.user_attrs["run"]) if "run" in best.user_attrs else None,
+        },
+        best_recipe=str(best_path) if best_path else None,
+        report=previous.get("report"),
+        updated=datetime.now().isoformat(timespec="seconds"),
+        final=previous.get("final"),
+    )
+    _files.write_json(folder / SUMMARY_FILE, summary.to_dict())
+    return summary
+
+
+def _trials_csv(trials) -> str:
+    keys: list[str] = []
+    for trial in trials:
+        keys += [k for k in trial.user_attrs.get("overrides", {}) if k not in keys]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["trial", "state", "val_accuracy", "epochs", "seconds", *keys, "run", "note"])
+    for t in trials:
+        overrides = t.user_attrs.get("overrides", {})
+        value = t.value if t.value is not None else (t.intermediate_values.get(t.last_step) if t.last_step else None)
+        note = t.user_attrs.get("failure") or t.user_attrs.get("reason") or t.user_attrs.get("error") or ""
+        writer.writerow([
+            t.number, STATES.get(t.state, t.state.name.lower()), "" if value is None else f"{value:.4f}",
+            t.user_attrs.get("epochs", len(t.intermediate_values) or ""), t.user_attrs.get("seconds", ""),
+            *(json.dumps(overrides[k]) if isinstance(overrides.get(k), list) else overrides.get(k, "") for k in keys),
+            t.user_attrs.get("run", ""), str(note).splitlines()[0] if note else "",
+        ])  # fmt: skip
+    return buffer.getvalue()
+
+
+def draw_pictures(study: optuna.Study, folder: Path) -> list[Path]:
+    """history.png, importance.png (from three complete trials on) and slices.png."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    points = []
+    for t in trials:
+        value = t.value if t.state == TrialState.COMPLETE else t.intermediate_values.get(t.last_step)
+        if value is not None:
+            points.append((t.number, value, STATES[t.state]))
+    drawn = []
+    if points:
+        drawn.append(plots.search_history(points, folder / "history.png"))
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if len(complete) >= 3:
+        try:
+            with warnings.catch_warnings():  # "few trials in some regimes": the picture says it with its bars
+                warnings.simplefilter("ignore", UserWarning)
+                values = optuna.importance.get_param_importances(study)
+        except (ValueError, RuntimeError):  # e.g. no parameter shared by every trial
+            values = {}
+        if values:
+            drawn.append(plots.importances(values, folder / "importance.png"))
+    if complete:
+        params: dict[str, list] = {}
+        log_scale = set()
+        for t in complete:
+            for name, value in t.params.items():
+                params.setdefault(name, []).append((value, t.value, t.number))
+                if getattr(t.distributions[name], "log", False):
+                    log_scale.add(name)
+        drawn.append(plots.search_slices(params, log_scale, folder / "slices.png"))
+    return drawn
+
+
+def write_report(study: optuna.Study, folder: Path, summary: StudySummary) -> Path:
+    """report.html: the best trial, its recipe, the pictures and every trial, in one file."""
+    e = html.escape
+    counts = ", ".join(f"{n} {state}" for state, n in summary.trials.items() if n)
+    parts = [f"<h1>provador study <code>{e(summary.study)}</code></h1>",
+             f"<p class=lead>Space <b>{e(summary.space)}</b> on recipe <b>{e(summary.recipe)}</b>; trials: {e(counts)}; "
+             f"storage: {e(summary.storage)}.</p>"]  # fmt: skip
+    if summary.best:
+        b = summary.best
+        parts.append(
+            f"<p class=headline>Best: trial {b['trial']}, validation accuracy <b>{b['val_accuracy']:.4f}</b>. "
+            "The test set was not loaded during the search: retrain the winner and test it once with "
+            f"<code>provador train --recipe {e(str(summary.best_recipe))}</code>.</p>"
+        )
+        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))}</td></tr>" for k, v in b["overrides"].items())
+        parts.append(report.section("Best parameters", f"<table><tr><th>key</th><th>value</th></tr>{rows}</table>"))
+        parts.append(report.section("best.toml", f"<pre>{e(Path(summary.best_recipe).read_text())}</pre>"))
+    for name, alt in PICTURES.items():
+        parts.append(report.section(alt, report.embedded_png(folder / name, alt)))
+    parts.append(report.section("Trials", _trials_table(folder / TRIALS_FILE),
+                                "Sorted by validation accuracy; pruned trials show their last report."))  # fmt: skip
+    space_text = study.user_attrs.get("space_text", "")
+    if space_text:
+        parts.append(report.section("Search space", f"<pre>{e(space_text)}</pre>"))
+    page = report.html_page(f"provador · study {summary.study}", "\n".join(parts))
+    return _files.write_text(folder / REPORT_FILE, page)
+
+
+def _trials_table(path: Path) -> str:
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    body.sort(key=lambda r: -(float(r[2]) if r[2] else -1.0))
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
+    return "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + f"</tr>{cells}</table>"
+
+
+def load(name: str, studies_dir: str | Path = "studies", storage: str | None = None) -> tuple[optuna.Study, Path]:
+    """Open a study by name: its folder, and its storage (the one in study.json unless given)."""
+    folder = Path(studies_dir).expanduser() / name
+    info_path = folder / STUDY_FILE
+    if not info_path.is_file() and storage is None:
+        known = ", ".join(sorted(p.name for p in Path(studies_dir).glob("*") if (p / STUDY_FILE).is_file()))
+        raise StudyError(
+            f"No study `{name}` in {studies_dir}/ (expected {info_path}). "
+            + (f"Studies there: {known}." if known else "Run `provador tune` to make one.")
+        )
+    recorded = json.loads(info_path.read_text()).get("storage") if info_path.is_file() else None
+    if storage is None and recorded and recorded != masked(None):
+        if "***" in recorded:
+            raise StorageError(
+                f"Study `{name}` lives in {recorded}, whose password is not kept: pass --storage with the full URL."
+            )
+        storage = recorded
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(storage, folder))
+    except KeyError:
+        raise StudyError(f"Study `{name}` is not in {masked(storage)}.") from None
+    return study, folder
+
+
+def refresh(name: str, folder: Path | None = None, studies_dir: str | Path = "studies", storage: str | None = None):
+    """Rewrite every result file of a study from its storage and return its summary."""
+    folder = folder or Path(studies_dir).expanduser() / name
+    study, folder = load(name, folder.parent, storage)
+    write_results(study, folder)
+    draw_pictures(study, folder)
+    summary = write_results(study, folder)
+    summary.report = str(write_report(study, folder, summary))
+    _files.write_json(folder / SUMMARY_FILE, summary.to_dict())
+    return summary
+
+
+def record_final(summary: StudySummary, run) -> StudySummary:
+    """Note the retrained winner and its one test evaluation in summary.json."""
+    summary.final = {"run": str(run.path), "test_accuracy": run.metrics.get("test", {}).get("accuracy")}
+    _files.write_json(Path(summary.folder) / SUMMARY_FILE, summary.to_dict())
+    return summary
+
+
+def list_studies(studies_dir: str | Path = "studies") -> list[dict]:
+    """A row per study folder, from its summary.json (no storage is opened)."""
+    root = Path(studies_dir).expanduser()
+    if not root.is_dir():
+        return []
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if (p / STUDY_FILE).is_file()):
+        info = json.loads((folder / STUDY_FILE).read_text())
+        summary = json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else {}
+        best = summary.get("best") or {}
+        rows.append({
+            "study": folder.name, "space": info.get("space"), "recipe": info.get("recipe"),
+            "trials": summary.get("trials", {}), "best_val_accuracy": best.get("val_accuracy"),
+            "best_trial": best.get("trial"), "storage": info.get("storage"), "updated": summary.get("updated", ""),
+            "final_test_accuracy": (summary.get("final") or {}).get("test_accuracy"),
+        })  # fmt: skip
+    return rows
+
+
+def format_summary(summary: StudySummary) -> str:
+    counts = ", ".join(f"{n} {state}" for state, n in summary.trials.items() if n) or "no trials"
+    lines = [f"\nStudy `{summary.study}`: {counts}."]
+    if summary.best:
+        b = summary.best
+        lines.append(f"Best: trial {b['trial']}, validation accuracy {b['val_accuracy']:.4f}")
+        lines += [f"  {key} = {json.dumps(value)}" for key, value in b["overrides"].items()]
+        lines.append(f"Best recipe: {summary.best_recipe}  (retrain and test once: provador train --recipe "
+                     f"{summary.best_recipe}, or tune --final)")  # fmt: skip
+    if summary.report:
+        lines.append(f"Report: {summary.report}")
+    return "\n".join(lines)
+
+
+def trials_table(folder: Path) -> str:
+    """trials.csv as aligned text, in trial order."""
+    with (folder / TRIALS_FILE).open(newline="") as f:
+        rows = list(csv.reader(f))
+    widths = [min(24, max(len(r[i]) for r in rows)) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c[:24].ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+__all__ = ["StudySummary", "list_studies", "refresh", "load", "format_summary", "trials_table", "write_results"]

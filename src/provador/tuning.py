@@ -1,0 +1,551 @@
+"""Hyperparameter search on Optuna: many short trainings, each scored on the validation split.
+
+The test set is never loaded by a search (`include_test=False`: its files are not even
+opened), so choosing among trials cannot peek at it; the winner is retrained from
+`best.toml` and tested once. A study lives in an embedded journal file by default
+(several local worker processes may share it) or in PostgreSQL, where workers on many
+machines run the same command. Results: see `provador.studies`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import re
+import socket
+import sys
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from provador import _files, runs, studies
+from provador._keras import backend_name, backend_versions, keras
+from provador.datasets import Dataset, dataset_for
+from provador.errors import RecipeError, StudyError, TrainingDiverged
+from provador.recipes import Recipe
+from provador.spaces import SearchSpace, load_space
+from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
+from provador.training import check_fits, fit, resolve_recipe
+
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "none")
+SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything one worker process needs (picklable: workers are started with `spawn`)."""
+
+    recipe: Recipe
+    space: SearchSpace
+    study: str
+    folder: Path
+    storage: str | None
+    target: int | None  # trials the study should have in all (complete, pruned or failed for a reason)
+    deadline: float | None  # time.time() after which no trial starts and a running one stops
+    data_dir: str | None
+    sampler: str
+    pruner: str
+    heartbeat: int
+    seed: int | None
+    quiet: bool
+    started: float
+
+
+# --- budgets ------------------------------------------------------------------------
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from `90`, `90s`, `15m`, `2h` or `1h30m`."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or not match:
+        raise StudyError(
+            f"Expected --timeout to be a duration such as 90s, 15m, 2h or 1h30m (a bare number is seconds). "
+            f"Received: {text!r}"
+        )
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _check_budget(trials: int | None, timeout: float | None) -> None:
+    if trials is not None and trials < 1:
+        raise StudyError(f"Expected --trials to be a positive number of trials. Received: {trials}")
+    if timeout is not None and timeout <= 0:
+        raise StudyError(f"Expected --timeout to be a positive duration (e.g. 15m). Received: {timeout:g} seconds")
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+# --- storage and study ----------------------------------------------------------------
+
+
+def _sampler(kind: str, seed: int | None):
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # Constant liar: parallel workers do not all try the same promising point.
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def _pruner(kind: str):
+    # Trials report at whole percent of their own schedule (see _ReportToTrial), so 100 is the end.
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=30)
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=20, max_resource=100, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(job: _Job, resume: bool = False, storage=None) -> optuna.Study:
+    """Create the study, or load it and check that it searches the same space on the same recipe."""
+    storage = storage or open_storage(job.storage, job.folder, job.heartbeat)
+    study = optuna.create_study(
+        study_name=job.study, storage=storage, direction="maximize", load_if_exists=True,
+        sampler=_sampler(job.sampler, job.seed), pruner=_pruner(job.pruner),
+    )  # fmt: skip
+    attrs = study.user_attrs
+    wanted = {"space": job.space.to_dict(), "recipe": job.recipe.model_dump(mode="json")}
+    if "space" not in attrs:
+        for key, value in wanted.items():
+            study.set_user_attr(key, value)
+        study.set_user_attr("space_text", job.space.text)
+        return study
+    changed = [key for key, value in wanted.items() if attrs.get(key) != value]
+    if changed and not resume:
+        raise StudyError(
+            f"Study `{job.study}` already exists with another {' and '.join(changed)} "
+            f"(space `{attrs['space'].get('name')}`, recipe `{attrs['recipe'].get('name')}`). "
+            "Pick a new --study name, or pass --resume to go on with this study under the new settings."
+        )
+    if changed:
+        _check_compatible(study, job.space)
+        for key, value in wanted.items():
+            study.set_user_attr(key, value)
+        study.set_user_attr("space_text", job.space.text)
+    return study
+
+
+def _check_compatible(study: optuna.Study, space: SearchSpace) -> None:
+    """Optuna cannot mix, under one name, a log and a linear range (or numbers and choices)."""
+    sample = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    space.suggest(sample)
+    for trial in study.get_trials(deepcopy=False):
+        for name, old in trial.distributions.items():
+            new = sample.distributions.get(name)
+            try:
+                if new is not None:
+                    optuna.distributions.check_distribution_compatibility(old, new)
+            except ValueError as exc:
+                raise StudyError(
+                    f"In study `{study.study_name}`, `{name}` is searched differently from its earlier trials "
+                    f"({exc.args[0].rstrip('.').lower()}): one study cannot mix them. Pick a new --study name."
+                ) from None
+
+
+def counts_toward_budget(trial) -> bool:
+    """Finished or running trials count; so do failures with a reason (diverged, invalid).
+    A trial lost to Ctrl-C or a dead worker does not: resuming runs it again."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    return trial.state == TrialState.FAIL and "failure" in trial.user_attrs
+
+
+def _counted(study: optuna.Study) -> int:
+    return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+
+
+def fail_dead_local_trials(study: optuna.Study) -> list[int]:
+    """Mark failed the running trials whose worker process on this machine no longer exists.
+
+    The journal file has no heartbeat (PostgreSQL's storage has one), but its workers all
+    run on this machine, where a process can be asked whether it is still alive.
+    """
+    host = socket.gethostname()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = str(trial.user_attrs.get("worker", ""))
+        worker_host, _, pid = owner.rpartition(":")
+        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(Exception):  # another worker may have just done the same
+            study._storage.set_trial_user_attr(trial._trial_id, "error", "its worker process ended mid-trial")
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            failed.append(trial.number)
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- one trial ------------------------------------------------------------------------
+
+
+class _ReportToTrial(keras.callbacks.Callback):
+    """Report validation accuracy after every epoch; stop a hopeless trial or one past the budget.
+
+    The step is the percent of the trial's own schedule that is done, so that a 10-epoch and a
+    20-epoch trial are compared at the same point of their learning-rate schedules.
+    """
+
+    def __init__(self, trial: optuna.Trial, epochs: int, deadline: float | None):
+        super().__init__()
+        self.trial, self.epochs, self.deadline = trial, epochs, deadline
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        value = float((logs or {}).get("val_accuracy", math.nan))
+        if not math.isfinite(value):
+            return  # the history recorder stops training and the trial fails as diverged
+        self.trial.report(value, step=round(100 * (epoch + 1) / self.epochs))
+        if self.deadline is not None and time.time() > self.deadline:
+            raise optuna.TrialPruned(f"stopped at the time budget, after epoch {epoch + 1}")
+        if epoch + 1 < self.epochs and self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} of {self.epochs}: behind earlier trials")
+
+
+class _Objective:
+    """Train one trial's recipe into a light run directory; its score is the validation accuracy."""
+
+    def __init__(self, job: _Job, dataset: Dataset):
+        self.job, self.dataset = job, dataset
+        self.trials_dir = job.folder / studies.TRIALS_DIR
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", WORKER_ID)
+        overrides = self.job.space.suggest(trial)
+        trial.set_user_attr("overrides", overrides)
+        try:
+            recipe = self.job.recipe.with_overrides({**overrides, "name": f"trial-{trial.number:04d}"})
+            check_fits(recipe, self.dataset)
+        except RecipeError as exc:
+            trial.set_user_attr("failure", f"invalid recipe: {exc}")
+            raise
+        run = runs.new_run(self.trials_dir, recipe, self.dataset.class_names, self.dataset.source.to_dict())
+        run.update_info(study=self.job.study, trial=trial.number)
+        trial.set_user_attr("run", run.path.name)
+        reporter = _ReportToTrial(trial, recipe.training.epochs, self.job.deadline)
+        try:
+            fitted = fit(recipe, self.dataset, run, callbacks=[reporter])
+        except optuna.TrialPruned as exc:
+            run.update_info(status="pruned", reason=str(exc), ended_unix=time.time())
+            trial.set_user_attr("reason", str(exc))
+            raise
+        except TrainingDiverged as exc:
+            trial.set_user_attr("failure", str(exc))
+            run.update_info(status="failed", error=str(exc), ended_unix=time.time())
+            raise
+        except BaseException as exc:  # Ctrl-C or a bug: the trial fails, its run says why
+            _files.remove_partials(run.path)
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            run.update_info(status=status, error=str(exc) or type(exc).__name__, ended_unix=time.time())
+            raise
+        return self._finish(trial, recipe, run, fitted)
+
+    def _finish(self, trial: optuna.Trial, recipe: Recipe, run: runs.Run, fitted) -> float:
+        rows = fitted.recorder.rows
+        val = [row["val_accuracy"] for row in rows]
+        # With early stopping the best weights are restored: the score is theirs, else the last epoch's.
+        value = max(val) if recipe.training.early_stopping_patience else val[-1]
+        # Only trials that beat the study so far keep their model (an MLP with Adam state can
+        # weigh 30 MB); every trial keeps its recipe, history and metrics.
+        keep_model = value > _best_value(trial.study)
+        if keep_model:
+            with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
+                fitted.model.save(tmp)
+        metrics = {
+            "status": "completed",
+            "recipe": recipe.name,
+            "model": recipe.model.architecture,
+            "parameters": int(fitted.model.count_params()),
+            "seed": recipe.seed,
+            "epochs": len(rows),
+            "final_epoch": {k: v for k, v in rows[-1].items() if k != "epoch"},
+            "val_accuracy": value,
+            "best_val_accuracy": max(val),
+            "training_seconds": round(fitted.seconds, 3),
+            "seconds_per_epoch": round(fitted.seconds / len(rows), 4),
+            "train_images": len(self.dataset.x_train),
+            "valid_images": len(self.dataset.x_valid),
+            "backend": backend_name(),
+            "versions": backend_versions(),
+            "data": self.dataset.source.to_dict(),
+            "study": self.job.study,
+            "trial": trial.number,
+        }
+        _files.write_json(run.path / runs.METRICS_FILE, metrics)
+        run.update_info(status="completed", model_kept=keep_model, ended_unix=time.time())
+        trial.set_user_attr("seconds", round(fitted.seconds, 2))
+        trial.set_user_attr("epochs", len(rows))
+        return value
+
+
+def _best_value(study: optuna.Study) -> float:
+    try:
+        return study.best_value
+    except ValueError:  # no complete trial yet
+        return -math.inf
+
+
+# --- progress -------------------------------------------------------------------------
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return "[" + ",".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
+def trial_line(study: optuna.Study, trial, job: _Job) -> str:
+    """One line per finished trial: number, outcome, score, best so far, parameters, time used."""
+    state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}.get(
+        trial.state, trial.state.name.lower()
+    )
+    score = trial.value if trial.value is not None else trial.last_step and trial.intermediate_values[trial.last_step]
+    parts = [f"trial {trial.number:>3}", f"{state:<8}"]
+    parts.append(f"val {score:.4f}" if isinstance(score, float) else "val   -   ")
+    best = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if best:
+        top = max(best, key=lambda t: t.value)
+        parts.append(f"best {top.value:.4f} (#{top.number})")
+    seconds = trial.user_attrs.get("seconds") or (
+        (trial.datetime_complete - trial.datetime_start).total_seconds()
+        if trial.datetime_complete and trial.datetime_start
+        else 0
+    )
+    parts.append(f"{seconds:5.1f}s")
+    used = format_seconds(time.time() - job.started)
+    if job.deadline:
+        used += f" of {format_seconds(job.deadline - job.started)}"
+    elif job.target:
+        used += f", {_counted(study)}/{job.target} trials"
+    parts.append(used)
+    overrides = trial.user_attrs.get("overrides") or {}
+    line = "  ".join(parts) + "  " + " ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in overrides.items())
+    why = trial.user_attrs.get("failure") or trial.user_attrs.get("error")
+    if trial.state == TrialState.FAIL and why:
+        line += f"\n      failed: {str(why).splitlines()[0]}"
+    return line
+
+
+# --- running --------------------------------------------------------------------------
+
+
+def _work(job: _Job, worker: int = 0) -> None:
+    """One worker: run trials until the study has `target` of them or the deadline passes."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial is ours to print
+    study = open_study(replace(job, seed=None if job.seed is None else job.seed + worker), resume=True)
+    objective = _Objective(job, _dataset(job))
+
+    def after_trial(study: optuna.Study, trial) -> None:
+        if not job.quiet:
+            print(trial_line(study, trial, job), flush=True)
+        with contextlib.suppress(OSError):
+            studies.write_results(study, job.folder)
+        if job.target is not None and _counted(study) >= job.target:
+            study.stop()
+
+    while True:
+        _fail_lost_trials(study, job)
+        timeout = None if job.deadline is None else job.deadline - time.time()
+        if timeout is not None and timeout <= 0:
+            return
+        remaining = None if job.target is None else job.target - _counted(study)
+        if remaining is not None and remaining <= 0:
+            # The budget is met only if the trials still running elsewhere finish: wait for them,
+            # and take over the ones whose worker died (their trials are failed, the count drops).
+            if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                return
+            time.sleep(1)
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.optimize(
+                objective, n_trials=remaining, timeout=timeout,
+                catch=(RecipeError, TrainingDiverged), callbacks=[after_trial],
+            )  # fmt: skip
+        if job.target is None:
+            return  # the deadline alone bounds this search, and it has passed
+
+
+def _fail_lost_trials(study: optuna.Study, job: _Job) -> None:
+    """Fail the trials of workers that died: by heartbeat on PostgreSQL, by process id on this machine."""
+    if job.storage is None:
+        fail_dead_local_trials(study)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def _dataset(job: _Job) -> Dataset:
+    # Training and validation splits only: the test files are not opened.
+    return dataset_for(job.recipe, job.data_dir, progress=not job.quiet, include_test=False)
+
+
+def _worker_process(job: _Job, worker: int) -> None:
+    try:
+        _work(job, worker)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def tune(
+    recipe: Recipe | str | Path | None = None,
+    space: SearchSpace | str | Path = "mlp",
+    *,
+    trials: int | None = None,
+    timeout: float | str | None = None,
+    study: str | None = None,
+    storage: str | None = None,
+    workers: int = 1,
+    resume: bool = False,
+    final: bool = False,
+    overrides: dict[str, Any] | None = None,
+    studies_dir: str | Path = "studies",
+    runs_dir: str | Path = "runs",
+    data_dir: str | Path | None = None,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    heartbeat: int = DEFAULT_HEARTBEAT,
+    quiet: bool = False,
+) -> studies.StudySummary:
+    """Search `space` around `recipe`, scoring trials on the validation split only.
+
+    `trials` is how many trials the study should have in all (re-running resumes it and
+    runs only the missing ones); `timeout` (seconds, or "15m", "2h") bounds this call.
+    Without either, 20 trials. `final=True` retrains the winner and tests it once.
+    Returns the study's summary: best trial, its recipe file, counts, pictures, report.
+    """
+    space = load_space(space)
+    recipe = resolve_recipe(recipe or space.recipe or "seed", overrides)
+    timeout = parse_duration(timeout) if timeout is not None else None
+    _check_budget(trials, timeout)
+    if trials is None and timeout is None:
+        trials = 20
+    if workers < 1:
+        raise StudyError(f"Expected --workers to be a positive number of processes. Received: {workers}")
+    if sampler not in SAMPLERS or pruner not in PRUNERS:
+        raise StudyError(
+            f"Expected --sampler in {', '.join(SAMPLERS)} and --pruner in {', '.join(PRUNERS)}. "
+            f"Received: {sampler!r}, {pruner!r}"
+        )
+    space.check_against(recipe)
+    name = study or (recipe.name if recipe.name == space.name else f"{recipe.name}-{space.name}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise StudyError(f"Expected --study to be a name of letters, digits, '.', '_' or '-'. Received: {name!r}")
+    folder = Path(studies_dir).expanduser() / name
+    started = time.time()
+    job = _Job(
+        recipe=recipe, space=space, study=name, folder=folder, storage=storage, target=trials,
+        deadline=started + timeout if timeout else None, data_dir=str(data_dir) if data_dir else None,
+        sampler=sampler, pruner=pruner, heartbeat=heartbeat, seed=None, quiet=quiet, started=started,
+    )  # fmt: skip
+    dataset = _dataset(job)  # fail now on missing data, not in every worker
+    say = (lambda *a: None) if quiet else print
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            opened = open_study(job, resume=resume)  # once, before any worker: Optuna's schema creation races
+        _fail_lost_trials(opened, job)
+        # A search in one process, with no other worker on the study, is repeatable: seed it.
+        alone = workers == 1 and not opened.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        job = replace(job, seed=recipe.seed + len(opened.trials) if alone else None)
+        studies.write_study_file(job.folder, name, masked(storage), recipe, space, sampler, pruner)
+        say(_header(job, dataset, opened, workers))
+        if job.target is not None and _counted(opened) >= job.target:
+            say(f"Study `{name}` already has {_counted(opened)} trials (asked for {job.target}): nothing to run. "
+                f"Ask for more with --trials N.")  # fmt: skip
+        elif workers == 1:
+            _work(job)
+        else:
+            _run_workers(job, workers)
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            studies.write_results(
+                optuna.load_study(study_name=name, storage=open_storage(storage, folder, heartbeat)), folder
+            )
+        say(f"\nStopped. The study is saved: run the same command again to resume `{name}`.")
+        raise
+    finally:
+        optuna.logging.set_verbosity(previous)
+    summary = studies.refresh(name, folder, storage=storage)
+    if not quiet:
+        print(studies.format_summary(summary))
+    if final and summary.best_recipe is not None:
+        from provador.training import train
+
+        say(f"\nRetraining the winner ({summary.best_recipe}) and testing it once:")
+        run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet)
+        summary = studies.record_final(summary, run)
+    return summary
+
+
+def _header(job: _Job, dataset: Dataset, study: optuna.Study, workers: int) -> str:
+    budget = []
+    if job.target is not None:
+        budget.append(f"{job.target} trials")
+    if job.deadline is not None:
+        budget.append(f"{format_seconds(job.deadline - job.started)}")
+    lines = [
+        f"Study `{job.study}`: space `{job.space.name}` on recipe `{job.recipe.name}` ({job.recipe.model.architecture}),"
+        f" {' or '.join(budget)}; sampler {job.sampler}, pruner {job.pruner}; {workers} worker(s); "
+        f"storage: {masked(job.storage)}",
+        f"Scoring on {len(dataset.x_valid):,} validation images ({job.recipe.data.split}); "
+        f"training on {len(dataset.x_train):,}. The test set is not loaded.",
+    ]
+    if study.trials:
+        lines.append(
+            f"Resuming: {len(study.trials)} trials on record, {_counted(study)} of them count toward the budget."
+        )
+    if len(dataset.x_valid) < SMALL_VALIDATION:
+        lines.append(
+            f"Note: {len(dataset.x_valid):,} validation images are few to rank trials (accuracy's standard error "
+            f"≈ {math.sqrt(0.9 * 0.1 / len(dataset.x_valid)):.3f}); the mlp-fast and cnn recipes hold out 5,000, stratified."
+        )
+    lines.append(f"Results: {job.folder}")
+    return "\n".join(lines)
+
+
+def _run_workers(job: _Job, workers: int) -> None:
+    """N local worker processes on the same study (the journal file takes their writes in turn)."""
+    context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+    processes = [context.Process(target=_worker_process, args=(job, i), name=f"worker-{i}") for i in range(workers)]
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:  # they got the same Ctrl-C: let them mark their trials
+            process.join(timeout=30)
+        raise
+    failed = [p.name for p in processes if p.exitcode not in (0, 130)]
+    if failed:
+        print(f"Warning: {', '.join(failed)} stopped with an error (see above); the study is saved.", file=sys.stderr)
+
+
+__all__ = ["tune", "parse_duration", "counts_toward_budget", "fail_dead_local_trials", "SAMPLERS", "PRUNERS"]

@@ -204,7 +204,7 @@ def test_a_pruned_trial_stops_early_and_its_run_says_so(tiny_recipe, tiny_dir, t
     recipe = tiny_recipe.with_overrides({"training.epochs": 6})
     space = parse_space({"training": {"learning_rate": {"low": 0.05, "high": 0.05}}}, "inline", "inline")
     job = _Job(recipe=recipe, space=space, study="p", folder=tmp_path / "p", storage=None, target=1,
-               deadline=None, data_dir=str(tiny_dir), sampler="tpe", pruner="median", heartbeat=60, seed=0,
+               deadline=None, trial_time=None, data_dir=str(tiny_dir), sampler="tpe", pruner="median", heartbeat=60, seed=0,
                quiet=True, started=time.time())  # fmt: skip
     dataset = dataset_for(recipe, tiny_dir, progress=False, include_test=False)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.01))
@@ -224,6 +224,18 @@ def test_the_time_budget_stops_a_running_trial(tiny_recipe, tiny_space, tiny_dir
     rows = read_trials(Path(summary.folder))
     assert len(rows) == 1 and rows[0]["state"] == "pruned" and "time budget" in rows[0]["note"]
     assert int(rows[0]["epochs"]) < 200
+
+
+def test_a_trial_too_slow_for_the_per_trial_limit_is_stopped(tiny_recipe, tiny_dir, tmp_path):
+    recipe = tiny_recipe.with_overrides({"training.epochs": 300})
+    space = tmp_path / "lr.toml"
+    space.write_text("[training]\nlearning_rate = { low = 0.02, high = 0.05 }\n")
+    summary = tune(
+        recipe, space, trials=1, trial_time="0.5s", studies_dir=tmp_path / "s", data_dir=tiny_dir, quiet=True
+    )
+    (row,) = read_trials(Path(summary.folder))
+    assert row["state"] == "pruned" and "300 epochs would not train within 0.5 s" in row["note"]
+    assert int(row["epochs"]) < 300
 
 
 def test_budget_and_storage_mistakes_stop_before_training(tiny_recipe, tiny_space, tiny_dir, tmp_path):

@@ -161,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--space", default="mlp", help="a shipped search space (`provador spaces`) or a .toml path")
     tune.add_argument("--trials", type=int, help="trials the study should have in all (default 20 without --timeout)")
     tune.add_argument("--timeout", help="stop starting trials after this long: 90s, 15m, 2h, 1h30m")
+    tune.add_argument(
+        "--trial-time",
+        help="stop a trial whose training would take longer than this (e.g. 15s): recipes that stay fast",
+    )
     tune.add_argument("--study", help="the study's name (default: <recipe>-<space>); the same name resumes it")
     tune.add_argument(
         "--storage",
@@ -421,7 +425,7 @@ def cmd_tune(args) -> None:
     from provador.tuning import tune
 
     summary = tune(
-        args.recipe, args.space, trials=args.trials, timeout=args.timeout, study=args.study, storage=args.storage,
+        args.recipe, args.space, trials=args.trials, timeout=args.timeout, trial_time=args.trial_time, study=args.study, storage=args.storage,
         workers=args.workers, resume=args.resume, final=args.final, overrides=_overrides(args.set),
         studies_dir=args.studies_dir, runs_dir=args.runs_dir, data_dir=args.data_dir, sampler=args.sampler,
         pruner=args.pruner, heartbeat=args.heartbeat, quiet=args.quiet,

@@ -283,7 +283,10 @@ def list_studies(studies_dir: str | Path = "studies") -> list[dict]:
 def format_summary(summary: StudySummary) -> str:
     counts = ", ".join(f"{n} {state}" for state, n in summary.trials.items() if n) or "no trials"
     lines = [f"\nStudy `{summary.study}`: {counts}."]
-    if summary.best:
+    if not summary.best:
+        lines.append("No trial has completed yet: give the search more time (--timeout) or more trials, "
+                     "then run the same command again to resume it.")  # fmt: skip
+    else:
         b = summary.best
         lines.append(f"Best: trial {b['trial']}, validation accuracy {b['val_accuracy']:.4f}")
         lines += [f"  {key} = {json.dumps(value)}" for key, value in b["overrides"].items()]

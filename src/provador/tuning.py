@@ -14,6 +14,7 @@ import math
 import multiprocessing
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -51,6 +52,7 @@ class _Job:
     storage: str | None
     target: int | None  # trials the study should have in all (complete, pruned or failed for a reason)
     deadline: float | None  # time.time() after which no trial starts and a running one stops
+    trial_time: float | None  # seconds of training one trial may take (a recipe that must stay fast)
     data_dir: str | None
     sampler: str
     pruner: str
@@ -63,14 +65,14 @@ class _Job:
 # --- budgets ------------------------------------------------------------------------
 
 
-def parse_duration(text: str | float | int) -> float:
+def parse_duration(text: str | float | int, option: str = "--timeout") -> float:
     """Seconds from `90`, `90s`, `15m`, `2h` or `1h30m`."""
     if isinstance(text, (int, float)):
         return float(text)
     match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
     if not text.strip() or not match:
         raise StudyError(
-            f"Expected --timeout to be a duration such as 90s, 15m, 2h or 1h30m (a bare number is seconds). "
+            f"Expected {option} to be a duration such as 90s, 15m, 2h or 1h30m (a bare number is seconds). "
             f"Received: {text!r}"
         )
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
@@ -202,25 +204,39 @@ def _alive(pid: int) -> bool:
 
 
 class _ReportToTrial(keras.callbacks.Callback):
-    """Report validation accuracy after every epoch; stop a hopeless trial or one past the budget.
+    """Report validation accuracy after every epoch; stop a hopeless trial, one past the search's
+    time budget, or one whose training takes longer than the per-trial limit.
 
     The step is the percent of the trial's own schedule that is done, so that a 10-epoch and a
     20-epoch trial are compared at the same point of their learning-rate schedules.
     """
 
-    def __init__(self, trial: optuna.Trial, epochs: int, deadline: float | None):
+    def __init__(self, trial: optuna.Trial, epochs: int, deadline: float | None, trial_time: float | None):
         super().__init__()
-        self.trial, self.epochs, self.deadline = trial, epochs, deadline
+        self.trial, self.epochs, self.deadline, self.trial_time = trial, epochs, deadline, trial_time
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, logs=None) -> None:
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        done = epoch + 1
         value = float((logs or {}).get("val_accuracy", math.nan))
         if not math.isfinite(value):
             return  # the history recorder stops training and the trial fails as diverged
-        self.trial.report(value, step=round(100 * (epoch + 1) / self.epochs))
+        self.trial.report(value, step=round(100 * done / self.epochs))
         if self.deadline is not None and time.time() > self.deadline:
-            raise optuna.TrialPruned(f"stopped at the time budget, after epoch {epoch + 1}")
-        if epoch + 1 < self.epochs and self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} of {self.epochs}: behind earlier trials")
+            raise optuna.TrialPruned(f"stopped at the time budget, after epoch {done}")
+        if self.trial_time is not None:
+            elapsed = time.perf_counter() - self.started
+            # After two epochs the pace is known (the first one includes compiling): stop a
+            # trial now rather than at the limit when it clearly will not fit.
+            if elapsed > self.trial_time or (done >= 2 and elapsed / done * self.epochs > 1.25 * self.trial_time):
+                raise optuna.TrialPruned(
+                    f"stopped after epoch {done}: {self.epochs} epochs would not train within {self.trial_time:g} s"
+                )
+        if done < self.epochs and self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {done} of {self.epochs}: behind earlier trials")
 
 
 class _Objective:
@@ -243,7 +259,7 @@ class _Objective:
         run = runs.new_run(self.trials_dir, recipe, self.dataset.class_names, self.dataset.source.to_dict())
         run.update_info(study=self.job.study, trial=trial.number)
         trial.set_user_attr("run", run.path.name)
-        reporter = _ReportToTrial(trial, recipe.training.epochs, self.job.deadline)
+        reporter = _ReportToTrial(trial, recipe.training.epochs, self.job.deadline, self.job.trial_time)
         try:
             fitted = fit(recipe, self.dataset, run, callbacks=[reporter])
         except optuna.TrialPruned as exc:
@@ -417,6 +433,7 @@ def tune(
     *,
     trials: int | None = None,
     timeout: float | str | None = None,
+    trial_time: float | str | None = None,
     study: str | None = None,
     storage: str | None = None,
     workers: int = 1,
@@ -434,14 +451,20 @@ def tune(
     """Search `space` around `recipe`, scoring trials on the validation split only.
 
     `trials` is how many trials the study should have in all (re-running resumes it and
-    runs only the missing ones); `timeout` (seconds, or "15m", "2h") bounds this call.
+    runs only the missing ones); `timeout` (seconds, or "15m", "2h") bounds this call;
+    `trial_time` stops any trial whose training would take longer (for recipes that must be fast).
     Without either, 20 trials. `final=True` retrains the winner and tests it once.
     Returns the study's summary: best trial, its recipe file, counts, pictures, report.
     """
     space = load_space(space)
     recipe = resolve_recipe(recipe or space.recipe or "seed", overrides)
     timeout = parse_duration(timeout) if timeout is not None else None
+    trial_time = parse_duration(trial_time, "--trial-time") if trial_time is not None else None
     _check_budget(trials, timeout)
+    if trial_time is not None and trial_time <= 0:
+        raise StudyError(
+            f"Expected --trial-time to be a positive duration (e.g. 15s). Received: {trial_time:g} seconds"
+        )
     if trials is None and timeout is None:
         trials = 20
     if workers < 1:
@@ -459,7 +482,7 @@ def tune(
     started = time.time()
     job = _Job(
         recipe=recipe, space=space, study=name, folder=folder, storage=storage, target=trials,
-        deadline=started + timeout if timeout else None, data_dir=str(data_dir) if data_dir else None,
+        deadline=started + timeout if timeout else None, trial_time=trial_time, data_dir=str(data_dir) if data_dir else None,
         sampler=sampler, pruner=pruner, heartbeat=heartbeat, seed=None, quiet=quiet, started=started,
     )  # fmt: skip
     dataset = _dataset(job)  # fail now on missing data, not in every worker
@@ -471,8 +494,9 @@ def tune(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             opened = open_study(job, resume=resume)  # once, before any worker: Optuna's schema creation races
         _fail_lost_trials(opened, job)
-        # A search in one process, with no other worker on the study, is repeatable: seed it.
-        alone = workers == 1 and not opened.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        # A search in one process, with no other worker on the study, is repeatable: seed it. Not
+        # on PostgreSQL, where another machine may start the same command at the same moment.
+        alone = workers == 1 and storage is None and not opened.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         job = replace(job, seed=recipe.seed + len(opened.trials) if alone else None)
         studies.write_study_file(job.folder, name, masked(storage), recipe, space, sampler, pruner)
         say(_header(job, dataset, opened, workers))
@@ -510,9 +534,10 @@ def _header(job: _Job, dataset: Dataset, study: optuna.Study, workers: int) -> s
         budget.append(f"{job.target} trials")
     if job.deadline is not None:
         budget.append(f"{format_seconds(job.deadline - job.started)}")
+    per_trial = f", at most {job.trial_time:g} s of training per trial" if job.trial_time else ""
     lines = [
         f"Study `{job.study}`: space `{job.space.name}` on recipe `{job.recipe.name}` ({job.recipe.model.architecture}),"
-        f" {' or '.join(budget)}; sampler {job.sampler}, pruner {job.pruner}; {workers} worker(s); "
+        f" {' or '.join(budget)}{per_trial}; sampler {job.sampler}, pruner {job.pruner}; {workers} worker(s); "
         f"storage: {masked(job.storage)}",
         f"Scoring on {len(dataset.x_valid):,} validation images ({job.recipe.data.split}); "
         f"training on {len(dataset.x_train):,}. The test set is not loaded.",
@@ -540,8 +565,14 @@ def _run_workers(job: _Job, workers: int) -> None:
         for process in processes:
             process.join()
     except KeyboardInterrupt:
-        for process in processes:  # they got the same Ctrl-C: let them mark their trials
+        # A terminal's Ctrl-C reaches every worker; a signal sent to this process alone is passed on.
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
             process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
         raise
     failed = [p.name for p in processes if p.exitcode not in (0, 130)]
     if failed:

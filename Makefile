@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test setup setup-dev data lint clean
+.PHONY: demo test setup setup-dev data lint clean translations
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
@@ -35,6 +35,15 @@ demo: setup data
 
 test: setup-dev data
 	PROVADOR_REQUIRE_TENSORFLOW=1 PROVADOR_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+
+# After marking or changing a string with _(): extract it, merge it into the Portuguese catalog,
+# translate the new entries in src/provador/locale/pt/LC_MESSAGES/provador.po, then run this again
+# to compile (tests/test_i18n.py fails while a string lacks a translation or the .mo is stale).
+LOCALE := src/provador/locale
+translations: setup-dev
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project provador -o $(LOCALE)/provador.pot .
+	$(BIN)/pybabel update -D provador -i $(LOCALE)/provador.pot -d $(LOCALE) -l pt --ignore-obsolete
+	$(BIN)/pybabel compile -D provador -d $(LOCALE) --statistics
 
 lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -16,11 +16,12 @@ REAL_DATA = SYSTEM_DIR
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
-    """No test downloads, reads the user's cache, or sees the caller's data settings."""
+    """No test downloads, reads the user's cache, or sees the caller's data or language settings."""
     monkeypatch.setenv("PROVADOR_OFFLINE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("PROVADOR_DATA_DIR", raising=False)
     monkeypatch.delenv("PROVADOR_MIRROR", raising=False)
+    monkeypatch.setenv("PROVADOR_LANG", "en")  # the tests read English unless they choose Portuguese
 
 
 def make_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:

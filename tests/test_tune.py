@@ -125,6 +125,12 @@ def test_search_never_opens_the_test_set_and_leaves_a_usable_study(tiny_recipe, 
     assert summary.study == "seed-tiny" and folder == tmp_path / "studies" / "seed-tiny"
     rows = read_trials(folder)
     assert [r["trial"] for r in rows] == ["0", "1", "2"]
+    # trial 0 is the recipe itself, so the search keeps only what beats it
+    assert (rows[0]["model.hidden"], rows[0]["training.learning_rate"], rows[0]["training.epochs"]) == (
+        "[32, 16]",
+        "0.05",
+        "3",
+    )
     assert summary.trials["complete"] + summary.trials["pruned"] == 3
     # best.toml is a complete recipe carrying the best trial's values
     best = load_recipe(summary.best_recipe)

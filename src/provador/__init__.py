@@ -45,12 +45,15 @@ _LAZY = {
     "list_studies": "provador.studies",
     "load_space": "provador.spaces",
     "list_spaces": "provador.spaces",
+    "set_language": "provador.i18n",
+    "class_name": "provador.i18n",
 }
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time these load on first use
     from provador.compare import compare_runs
     from provador.datasets import FASHION_MNIST_CLASSES, Dataset, load_dataset
     from provador.evaluation import evaluate
+    from provador.i18n import class_name, set_language
     from provador.inference import Predictor
     from provador.models import build_model, list_models
     from provador.recipes import Recipe, list_recipes, load_recipe
@@ -64,7 +67,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
 __all__ = [  # written out, so that linters and editors read it without running the module
     "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",
     "load_recipe", "list_recipes", "Recipe", "train", "evaluate", "Predictor", "Run", "list_runs", "build_report",
-    "compare_runs", "tune", "list_studies", "load_space", "list_spaces",
+    "compare_runs", "tune", "list_studies", "load_space", "list_spaces", "set_language", "class_name",
 ]  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
@@ -11,20 +12,33 @@ import sys
 from pathlib import Path
 
 from provador.errors import ProvadorError
+from provador.i18n import N_, _, check_language, class_name, language, ngettext, number, percent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv, chosen = _take_language(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if chosen:
+            check_language(chosen)
+    except ProvadorError as exc:
+        print(_("Error: {message}").format(message=exc), file=sys.stderr)
+        return 2
+    # The language holds for this command only (a notebook or a test calling main() keeps its own).
+    with language(chosen), _argparse_translated():  # before the parser: its help is translated too
+        args = build_parser().parse_args(argv)
+        return _run(args)
+
+
+def _run(args) -> int:
     try:
         code = args.handler(args) or 0
         sys.stdout.flush()  # here, so that a closed pipe is caught below rather than at exit
         return code
     except ProvadorError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(_("Error: {message}").format(message=exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        print("\n" + _("Interrupted."), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader stopped reading (`provador data info | head -3`): stop quietly, as Unix
@@ -33,25 +47,63 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+@contextlib.contextmanager
+def _argparse_translated():
+    """argparse looks its own words up through module-level gettext, when a parser is built and
+    when it parses: point those lookups at provador's catalog meanwhile."""
+    saved = argparse._, argparse.ngettext
+    argparse._, argparse.ngettext = _, ngettext
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved
+
+
+def _take_language(argv: list[str]) -> tuple[list[str], str | None]:
+    """`--lang X` / `--lang=X` anywhere on the line, taken out of it (it is no command's option)."""
+    rest, chosen, i = [], None, 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--lang" and i + 1 < len(argv):
+            chosen, i = argv[i + 1], i + 2
+            continue
+        if word.startswith("--lang="):
+            chosen = word.split("=", 1)[1]
+        else:
+            rest.append(word)
+        i += 1
+    return rest, chosen
+
+
+# argparse's own words (it looks them up through gettext): in the catalog, so `--help` reads in one language.
+ARGPARSE_WORDS = (N_("usage: "), N_("options"), N_("positional arguments"), N_("commands"),
+                  N_("show this help message and exit"), N_("show program's version number and exit"),
+                  N_("the following arguments are required: %s"), N_("unrecognized arguments: %s"),
+                  N_("invalid choice: %(value)r (choose from %(choices)s)"), N_("expected one argument"),
+                  N_("argument %(argument_name)s: %(message)s"), N_("invalid %(type)s value: %(value)r"))  # fmt: skip
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a "did you mean" for a mistyped command or option (Python 3.11's has none)."""
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}{self._suggestion(message)}\nTry '{self.prog} --help'.\n")
+        hint = _("Try '{command} --help'.").format(command=self.prog)
+        self.exit(2, _("{command}: error: {message}").format(command=self.prog, message=message)
+                  + f"{self._suggestion(message)}\n{hint}\n")  # fmt: skip
 
     def _suggestion(self, message: str) -> str:
-        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        choice = re.search(r": '([^']*)' \([^']*?('.*)\)$", message)  # invalid choice: 'x' (choose from 'a', 'b')
         if choice:
             close = difflib.get_close_matches(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)), n=1)
-            return f". Did you mean `{close[0]}`?" if close else ""
-        unknown = re.search(r"unrecognized arguments: (.*)", message)
+            return ". " + _("Did you mean `{word}`?").format(word=close[0]) if close else ""
+        unknown = re.search(r"^[^:]*: (-.*)$", message)  # unrecognized arguments: --x --y
         if unknown:
             options = _option_strings(self)
             for word in unknown.group(1).split():
                 close = difflib.get_close_matches(word.split("=")[0], options, n=1) if word.startswith("-") else []
                 if close:
-                    return f". Did you mean `{close[0]}`?"
+                    return ". " + _("Did you mean `{word}`?").format(word=close[0])
         return ""
 
 
@@ -71,151 +123,164 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="provador",
-        description="Train, evaluate, explain and serve Fashion-MNIST classifiers (Keras 3).",
+        description=_("Train, evaluate, explain and serve Fashion-MNIST classifiers (Keras 3).")
+        + " "
+        + _("Language: --lang pt|en on any command, or PROVADOR_LANG / LANG (e.g. LANG=pt_BR.UTF-8)."),
     )
     parser.add_argument("--version", action="version", version=f"provador {__version__}")
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    parser.add_argument("--lang", choices=["en", "pt"], help=_("language of what provador prints (default: from LANG)"))
+    commands = parser.add_subparsers(title=_("commands"), required=True, metavar="COMMAND")
 
-    data = commands.add_parser("data", help="about the dataset").add_subparsers(required=True, metavar="ACTION")
-    info = data.add_parser("info", help="where the data came from, shapes, classes, hash check")
+    data = commands.add_parser("data", help=_("about the dataset")).add_subparsers(required=True, metavar="ACTION")
+    info = data.add_parser("info", help=_("where the data came from, shapes, classes, hash check"))
     _add_data_dir(info)
-    info.add_argument("--validation", default="1000", help="validation images: a count or a fraction (default 1000)")
+    info.add_argument("--validation", default="1000", help=_("validation images: a count or a fraction (default 1000)"))
     info.add_argument("--split", default="first", choices=["first", "random", "stratified"])
-    info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument("--json", action="store_true", help=_("print JSON"))
     info.set_defaults(handler=cmd_data_info)
 
-    inspect = commands.add_parser("inspect", help="model summary, layers and weights")
-    inspect.add_argument("run", nargs="?", help="a run directory (or use --model)")
-    inspect.add_argument("--model", help="an architecture from the registry, untrained (e.g. mlp)")
+    inspect = commands.add_parser("inspect", help=_("model summary, layers and weights"))
+    inspect.add_argument("run", nargs="?", help=_("a run directory (or use --model)"))
+    inspect.add_argument("--model", help=_("an architecture from the registry, untrained (e.g. mlp)"))
     inspect.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="model parameter, e.g. hidden=[512,256]"
+        "--set", action="append", default=[], metavar="KEY=VALUE", help=_("model parameter, e.g. hidden=[512,256]")
     )
-    inspect.add_argument("--layer", help="one layer, by index (1) or name (dense)")
-    inspect.add_argument("--weights", action="store_true", help="show weights: shapes, statistics and values")
+    inspect.add_argument("--layer", help=_("one layer, by index (1) or name (dense)"))
+    inspect.add_argument("--weights", action="store_true", help=_("show weights: shapes, statistics and values"))
     inspect.set_defaults(handler=cmd_inspect)
 
-    train = commands.add_parser("train", help="train a recipe and write a run directory")
-    train.add_argument("--recipe", default="seed", help="a shipped recipe name or a .toml path (default: seed)")
-    train.add_argument("--epochs", type=int, help="override training.epochs")
+    train = commands.add_parser("train", help=_("train a recipe and write a run directory"))
+    train.add_argument("--recipe", default="seed", help=_("a shipped recipe name or a .toml path (default: seed)"))
+    train.add_argument("--epochs", type=int, help=_("override training.epochs"))
     train.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any recipe key, e.g. training.learning_rate=0.05",
+        help=_("override any recipe key, e.g. training.learning_rate=0.05"),
     )
-    train.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
-    train.add_argument("--seed", type=int, help="override the recipe's seed")
+    train.add_argument("--runs-dir", default="runs", help=_("where run directories go (default: runs)"))
+    train.add_argument("--seed", type=int, help=_("override the recipe's seed"))
     _add_data_dir(train)
-    train.add_argument("--quiet", action="store_true", help="print only the run's path")
+    train.add_argument("--quiet", action="store_true", help=_("print only the run's path"))
     train.set_defaults(handler=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="test loss and accuracy of a run")
+    evaluate = commands.add_parser("evaluate", help=_("test loss and accuracy of a run"))
     evaluate.add_argument("run")
     _add_data_dir(evaluate)
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="class names and probabilities for test images or image files")
+    predict = commands.add_parser("predict", help=_("class names and probabilities for test images or image files"))
     predict.add_argument("run")
     predict.add_argument(
         "images",
         nargs="*",
         metavar="IMAGE",
-        help="image files or folders (searched recursively): photos (JPEG, PNG, WebP, GIF, BMP, TIFF) "
-        "or 28×28 dataset-style images",
+        help=_(
+            "image files or folders (searched recursively): photos (JPEG, PNG, WebP, GIF, BMP, TIFF) "
+            "or 28×28 dataset-style images"
+        ),
     )
-    predict.add_argument("--show-input", metavar="DIR", help="save the 28×28 image the model saw for each file in DIR")
-    predict.add_argument("--test-index", help="test images by index: 0:5, 7 or 1,4,9 (default 0:5 when no IMAGE)")
-    predict.add_argument("--top", type=int, default=3, help="how many classes to list per image (default 3)")
+    predict.add_argument(
+        "--show-input", metavar="DIR", help=_("save the 28×28 image the model saw for each file in DIR")
+    )
+    predict.add_argument("--test-index", help=_("test images by index: 0:5, 7 or 1,4,9 (default 0:5 when no IMAGE)"))
+    predict.add_argument("--top", type=int, default=3, help=_("how many classes to list per image (default 3)"))
     _add_data_dir(predict)
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(handler=cmd_predict)
 
-    report = commands.add_parser("report", help="evaluate a run again and redraw its pictures and report.html")
+    report = commands.add_parser("report", help=_("evaluate a run again and redraw its pictures and report.html"))
     report.add_argument("run")
     _add_data_dir(report)
     report.set_defaults(handler=cmd_report)
 
-    runs = commands.add_parser("runs", help="a table of the runs; --compare puts runs side by side")
-    runs.add_argument("--runs-dir", default="runs", help="where run directories are (default: runs)")
+    runs = commands.add_parser("runs", help=_("a table of the runs; --compare puts runs side by side"))
+    runs.add_argument("--runs-dir", default="runs", help=_("where run directories are (default: runs)"))
     runs.add_argument(
-        "--compare", nargs="+", metavar="RUN", help="runs to compare: curves on one plot, metrics side by side"
+        "--compare", nargs="+", metavar="RUN", help=_("runs to compare: curves on one plot, metrics side by side")
     )
-    runs.add_argument("--output", default="compare.png", help="where --compare writes its plot (default: compare.png)")
+    runs.add_argument(
+        "--output", default="compare.png", help=_("where --compare writes its plot (default: compare.png)")
+    )
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=cmd_runs)
 
-    serve = commands.add_parser("serve", help="HTTP API and web page for a trained run")
+    serve = commands.add_parser("serve", help=_("HTTP API and web page for a trained run"))
     serve.add_argument("run")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--host", default="127.0.0.1", help=_("address to bind (default 127.0.0.1: this machine only)"))
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--access-log", action="store_true", help=_("log every request"))
     _add_data_dir(serve)
     serve.set_defaults(handler=cmd_serve)
 
     tune = commands.add_parser(
-        "tune", help="hyperparameter search on the validation split (Optuna); the test set is never loaded"
+        "tune", help=_("hyperparameter search on the validation split (Optuna); the test set is never loaded")
     )
-    tune.add_argument("--recipe", help="the recipe to search around (default: the one the space names)")
-    tune.add_argument("--space", default="mlp", help="a shipped search space (`provador spaces`) or a .toml path")
-    tune.add_argument("--trials", type=int, help="trials the study should have in all (default 20 without --timeout)")
-    tune.add_argument("--timeout", help="stop starting trials after this long: 90s, 15m, 2h, 1h30m")
+    tune.add_argument("--recipe", help=_("the recipe to search around (default: the one the space names)"))
+    tune.add_argument("--space", default="mlp", help=_("a shipped search space (`provador spaces`) or a .toml path"))
+    tune.add_argument(
+        "--trials", type=int, help=_("trials the study should have in all (default 20 without --timeout)")
+    )
+    tune.add_argument("--timeout", help=_("stop starting trials after this long: 90s, 15m, 2h, 1h30m"))
     tune.add_argument(
         "--trial-time",
-        help="stop a trial whose training would take longer than this (e.g. 15s): recipes that stay fast",
+        help=_("stop a trial whose training would take longer than this (e.g. 15s): recipes that stay fast"),
     )
-    tune.add_argument("--study", help="the study's name (default: <recipe>-<space>); the same name resumes it")
+    tune.add_argument("--study", help=_("the study's name (default: <recipe>-<space>); the same name resumes it"))
     tune.add_argument(
         "--storage",
-        help="postgresql://user@host/db to share the study between machines (default: a file in the study folder)",
+        help=_("postgresql://user@host/db to share the study between machines (default: a file in the study folder)"),
     )
-    tune.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    tune.add_argument("--workers", type=int, default=1, help=_("worker processes on this machine (default 1)"))
     tune.add_argument(
-        "--resume", action="store_true", help="go on with an existing study whose space or recipe changed"
+        "--resume", action="store_true", help=_("go on with an existing study whose space or recipe changed")
     )
-    tune.add_argument("--final", action="store_true", help="after the search, retrain the winner and test it once")
+    tune.add_argument("--final", action="store_true", help=_("after the search, retrain the winner and test it once"))
     tune.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a key of the recipe (fixed in every trial)",
+        help=_("override a key of the recipe (fixed in every trial)"),
     )
-    tune.add_argument("--sampler", default="tpe", choices=["tpe", "random"], help="how trials are chosen (default tpe)")
+    tune.add_argument(
+        "--sampler", default="tpe", choices=["tpe", "random"], help=_("how trials are chosen (default tpe)")
+    )
     tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
-                      help="how hopeless trials are stopped early (default median)")  # fmt: skip
+                      help=_("how hopeless trials are stopped early (default median)"))  # fmt: skip
     tune.add_argument("--heartbeat", type=int, default=60,
-                      help="PostgreSQL: seconds before a silent worker's trial is failed (default 60)")  # fmt: skip
-    tune.add_argument("--studies-dir", default="studies", help="where study folders go (default: studies)")
-    tune.add_argument("--runs-dir", default="runs", help="where --final writes its run (default: runs)")
+                      help=_("PostgreSQL: seconds before a silent worker's trial is failed (default 60)"))  # fmt: skip
+    tune.add_argument("--studies-dir", default="studies", help=_("where study folders go (default: studies)"))
+    tune.add_argument("--runs-dir", default="runs", help=_("where --final writes its run (default: runs)"))
     _add_data_dir(tune)
-    tune.add_argument("--quiet", action="store_true", help="print only the path of best.toml")
+    tune.add_argument("--quiet", action="store_true", help=_("print only the path of best.toml"))
     tune.set_defaults(handler=cmd_tune)
 
-    studies = commands.add_parser("studies", help="list the studies; `studies show NAME` for one")
-    studies.add_argument("action", nargs="?", choices=["show"], help="show one study")
-    studies.add_argument("name", nargs="?", help="the study to show")
-    studies.add_argument("--studies-dir", default="studies", help="where study folders are (default: studies)")
-    studies.add_argument("--storage", help="the study's PostgreSQL URL, when study.json cannot say it (a password)")
+    studies = commands.add_parser("studies", help=_("list the studies; `studies show NAME` for one"))
+    studies.add_argument("action", nargs="?", choices=["show"], help=_("show one study"))
+    studies.add_argument("name", nargs="?", help=_("the study to show"))
+    studies.add_argument("--studies-dir", default="studies", help=_("where study folders are (default: studies)"))
+    studies.add_argument("--storage", help=_("the study's PostgreSQL URL, when study.json cannot say it (a password)"))
     studies.add_argument("--json", action="store_true")
     studies.set_defaults(handler=cmd_studies)
 
-    spaces = commands.add_parser("spaces", help="list the shipped search spaces, or print one")
+    spaces = commands.add_parser("spaces", help=_("list the shipped search spaces, or print one"))
     spaces.add_argument("name", nargs="?")
     spaces.set_defaults(handler=cmd_spaces)
 
-    recipes = commands.add_parser("recipes", help="list the shipped recipes, or print one")
+    recipes = commands.add_parser("recipes", help=_("list the shipped recipes, or print one"))
     recipes.add_argument("name", nargs="?")
     recipes.set_defaults(handler=cmd_recipes)
 
-    models = commands.add_parser("models", help="list the architectures in the registry")
+    models = commands.add_parser("models", help=_("list the architectures in the registry"))
     models.set_defaults(handler=cmd_models)
     return parser
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="folder with the four IDX files (else $PROVADOR_DATA_DIR, cache, system)")
+    parser.add_argument("--data-dir", help=_("folder with the four IDX files (else $PROVADOR_DATA_DIR, cache, system)"))
 
 
 def _overrides(assignments: list[str]) -> dict:
@@ -228,10 +293,17 @@ def _number(text: str) -> int | float:
     try:
         return float(text) if "." in text else int(text)
     except ValueError:
-        raise ProvadorError(f"Expected --validation to be a count or a fraction. Received: {text!r}") from None
+        raise ProvadorError(
+            _("Expected --validation to be a count or a fraction. Received: {value!r}").format(value=text)
+        ) from None
 
 
 # --- commands -----------------------------------------------------------------
+
+# The statuses `provador runs` prints, marked for translation.
+RUN_STATES = (N_("completed"), N_("running"), N_("failed"), N_("interrupted"), N_("pruned"),
+              N_("completed (model not kept)"), N_("broken (model.keras missing)"), N_("not a run"),
+              N_("broken (unreadable run.json)"))  # fmt: skip
 
 
 def cmd_data_info(args) -> None:
@@ -244,25 +316,36 @@ def cmd_data_info(args) -> None:
         print(json.dumps(summary, indent=2))
         return
     src = summary["source"]
-    print(f"Dataset: {src['dataset']}, from {src['directory']} ({src['found_via']})")
+    print(_("Dataset: {name}, from {directory} ({how})").format(
+        name=src["dataset"], directory=src["directory"], how=_(src["found_via"])
+    ))  # fmt: skip
     if src["dataset"] == "fashion-mnist":
-        print("Content hashes: all four files match the published SHA-256")
-    print(f"Full training set: {tuple(summary['train_full']['images_shape'])} {summary['train']['images_dtype']}")
-    print(f"Validation: {args.validation} images, split `{args.split}`\n")
-    print(f"{'split':<7}{'images':<20}{'dtype':<8}labels")
+        print(_("Content hashes: all four files match the published SHA-256"))
+    print(_("Full training set: {shape} {dtype}").format(
+        shape=tuple(summary["train_full"]["images_shape"]), dtype=summary["train"]["images_dtype"]
+    ))  # fmt: skip
+    print(_("Validation: {count} images, split `{split}`").format(count=args.validation, split=args.split) + "\n")
+    split, images, dtype, labels = _("split"), _("images"), _("dtype"), _("labels")
+    first = max(7, len(split) + 2)
+    print(f"{split:<{first}}{images:<20}{dtype:<8}{labels}")
     for name in ("train", "valid", "test"):
         part = summary[name]
-        print(f"{name:<7}{str(tuple(part['images_shape'])):<20}{part['images_dtype']:<8}{tuple(part['labels_shape'])}")
-    print(f"\n{'class':<14}{'train':>7}{'valid':>7}{'test':>7}")
+        print(
+            f"{name:<{first}}{str(tuple(part['images_shape'])):<20}{part['images_dtype']:<8}{tuple(part['labels_shape'])}"
+        )
+    heading = _("class")
+    print(f"\n{heading:<14}{'train':>7}{'valid':>7}{'test':>7}")
     for cls in summary["classes"]:
-        print(f"{cls:<14}" + "".join(f"{summary[s]['per_class'][cls]:>7}" for s in ("train", "valid", "test")))
+        print(
+            f"{class_name(cls):<14}" + "".join(f"{summary[s]['per_class'][cls]:>7}" for s in ("train", "valid", "test"))
+        )
 
 
 def cmd_inspect(args) -> None:
     import numpy as np
 
     if bool(args.run) == bool(args.model):
-        raise ProvadorError("Expected either a run directory or --model NAME (e.g. `provador inspect --model mlp`).")
+        raise ProvadorError(_("Expected either a run directory or --model NAME (e.g. `provador inspect --model mlp`)."))
     if args.run:
         from provador.runs import Run
 
@@ -273,22 +356,26 @@ def cmd_inspect(args) -> None:
         model = build_model(args.model, **_overrides(args.set))
     if args.layer is None:
         model.summary()
-        print("\nLayers (use --layer INDEX or --layer NAME):")
+        print("\n" + _("Layers (use --layer INDEX or --layer NAME):"))
         for i, layer in enumerate(model.layers):
             print(f"  [{i}] {layer.name:<12} {type(layer).__name__:<12} params={layer.count_params():,}")
         chosen = model.layers if args.weights else []
     else:
         chosen = [_pick_layer(model, args.layer)]
         layer = chosen[0]
-        print(f"Layer {model.layers.index(layer)}: {layer.name} ({type(layer).__name__}), "
-              f"output shape {tuple(layer.output.shape)}, {layer.count_params():,} parameters")  # fmt: skip
+        print(_("Layer {index}: {name} ({kind}), output shape {shape}, {count} parameters").format(
+            index=model.layers.index(layer), name=layer.name, kind=type(layer).__name__,
+            shape=tuple(layer.output.shape), count=f"{layer.count_params():,}",
+        ))  # fmt: skip
         if not args.weights:
-            print("Add --weights to see its weights.")
+            print(_("Add --weights to see its weights."))
     for layer in chosen:
         for var in layer.weights:
             values = np.asarray(var.numpy())
-            print(f"\n{layer.name}/{var.name}: shape {values.shape}, mean {values.mean():.5f}, "
-                  f"std {values.std():.5f}, min {values.min():.5f}, max {values.max():.5f}")  # fmt: skip
+            print("\n" + _("{name}: shape {shape}, mean {mean}, std {std}, min {low}, max {high}").format(
+                name=f"{layer.name}/{var.name}", shape=values.shape, mean=f"{values.mean():.5f}",
+                std=f"{values.std():.5f}", low=f"{values.min():.5f}", high=f"{values.max():.5f}",
+            ))  # fmt: skip
             print(np.array2string(values, threshold=60, edgeitems=3, precision=8))
 
 
@@ -297,12 +384,14 @@ def _pick_layer(model, key: str):
         index = int(key)
         if not -len(model.layers) <= index < len(model.layers):
             raise ProvadorError(
-                f"Layer index {index} is out of range: this model has layers 0 to {len(model.layers) - 1}."
+                _("Layer index {index} is out of range: this model has layers 0 to {last}.").format(
+                    index=index, last=len(model.layers) - 1
+                )
             )
         return model.layers[index]
     names = [layer.name for layer in model.layers]
     if key not in names:
-        raise ProvadorError(f"No layer named {key!r}. Layers: {', '.join(names)}.")
+        raise ProvadorError(_("No layer named {name!r}. Layers: {names}.").format(name=key, names=", ".join(names)))
     return model.get_layer(key)
 
 
@@ -344,24 +433,25 @@ def cmd_runs(args) -> None:
         print(json.dumps(rows, indent=2))
         return
     if not rows:
-        print(f"No runs in {args.runs_dir} yet: `provador train` makes one.")
+        print(_("No runs in {folder} yet: `provador train` makes one.").format(folder=args.runs_dir))
         return
 
     def pct(value):
-        return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+        return number(value) if isinstance(value, (int, float)) else "-"
 
-    print(f"{'run':<32} {'recipe':<10} {'model':<6} {'epochs':>6} {'val acc':>8} {'test acc':>8} {'time s':>7}  status")
+    titles = (_("run"), _("recipe"), _("model"), _("epochs"), _("val acc"), _("test acc"), _("time s"), _("status"))
+    print("{:<32} {:<10} {:<6} {:>6} {:>8} {:>8} {:>7}  {}".format(*titles))
     for r in rows:
-        seconds = f"{r['training_seconds']:.1f}" if r["training_seconds"] is not None else "-"
+        seconds = number(r["training_seconds"], 1) if r["training_seconds"] is not None else "-"
         print(f"{r['run']:<32} {r['recipe']:<10} {r['model']:<6} {r['epochs'] or '-':>6} {pct(r['val_accuracy']):>8} "
-              f"{pct(r['test_accuracy']):>8} {seconds:>7}  {r['status']}")  # fmt: skip
+              f"{pct(r['test_accuracy']):>8} {seconds:>7}  {_(r['status']) if r['status'] in RUN_STATES else r['status']}")  # fmt: skip
 
 
 def cmd_predict(args) -> int:
     from provador.inference import Predictor, parse_indices
 
     if args.top < 1:
-        raise ProvadorError(f"Expected --top to be a positive integer. Received: {args.top}")
+        raise ProvadorError(_("Expected --top to be a positive integer. Received: {value}").format(value=args.top))
     predictor = Predictor(args.run, top_k=args.top)
     predictions = []
     if args.test_index or not args.images:
@@ -383,10 +473,11 @@ def cmd_predict(args) -> int:
         _print_predictions(predictions, args.show_input)
     if failures:
         for path, message in failures:
-            print(f"Skipped {path}: {message}", file=sys.stderr)
+            print(_("Skipped {path}: {reason}").format(path=path, reason=message), file=sys.stderr)
         print(
-            f"Error: {len(failures)} of {len(failures) + len(predictions)} files could not be read (listed above); "
-            "the others were answered.",
+            _("Error: {failed} of {total} files could not be read (listed above); the others were answered.").format(
+                failed=len(failures), total=len(failures) + len(predictions)
+            ),
             file=sys.stderr,
         )
         return 1
@@ -397,12 +488,22 @@ def _print_predictions(predictions, show_input) -> None:
     for p in predictions:
         truth = ""
         if p.true_label is not None:
-            truth = f"  (true: {p.true_label}{'' if p.true_label == p.label else ', WRONG'})"
-        top = ", ".join(f"{name} {prob:.1%}" for name, prob in p.top)
-        guess = f"  (not sure: {p.low_confidence_reason}; see the top classes)" if p.low_confidence else ""
-        print(f"{p.source}: {p.label} {p.probability:.1%}{truth}{guess}\n    top-{len(p.top)}: {top}")
+            truth = (
+                "  ("
+                + (_("true: {label}") if p.true_label == p.label else _("true: {label}, WRONG")).format(
+                    label=class_name(p.true_label)
+                )
+                + ")"
+            )
+        top = ", ".join(f"{class_name(name)} {percent(prob)}" for name, prob in p.top)
+        guess = (
+            "  (" + _("not sure: {reason}; see the top classes").format(reason=_(p.low_confidence_reason)) + ")"
+            if p.low_confidence
+            else ""
+        )
+        print(f"{p.source}: {class_name(p.label)} {percent(p.probability)}{truth}{guess}\n    top-{len(p.top)}: {top}")
     if show_input:
-        print(f"The 28×28 images the model saw are in {show_input}")
+        print(_("The 28×28 images the model saw are in {folder}").format(folder=show_input))
 
 
 def cmd_serve(args) -> None:
@@ -410,14 +511,16 @@ def cmd_serve(args) -> None:
     from provador.serve import serve
 
     run = Run(args.run)
-    _ = run.model_path  # fail now, with a clear message, if there is no model
+    run.model_path  # noqa: B018 (fail now, with a clear message, if there is no model)
     reach = (
-        "this machine only; use --host 0.0.0.0 to let other machines on your network in"
+        _("this machine only; use --host 0.0.0.0 to let other machines on your network in")
         if args.host in ("127.0.0.1", "localhost", "::1")
-        else "reachable from other machines: anyone who can reach this address can use it"
+        else _("reachable from other machines: anyone who can reach this address can use it")
     )
-    print(f"Serving {run.path.name} on http://{args.host}:{args.port}/  (bound to {args.host}: {reach})")
-    print(f"API docs: http://{args.host}:{args.port}/docs   Stop with Ctrl-C.")
+    address = f"http://{args.host}:{args.port}/"
+    print(_("Serving {run} on {address}  (bound to {host}: {reach})").format(
+        run=run.path.name, address=address, host=args.host, reach=reach))  # fmt: skip
+    print(_("API docs: {address}docs   Stop with Ctrl-C.").format(address=address))
     serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log)
 
 
@@ -440,7 +543,7 @@ def cmd_studies(args) -> None:
     if args.action == "show" or args.name:
         if not args.name:
             raise ProvadorError(
-                "Expected the study's name: `provador studies show NAME` (`provador studies` lists them)."
+                _("Expected the study's name: `provador studies show NAME` (`provador studies` lists them).")
             )
         summary = studies.refresh(args.name, studies_dir=args.studies_dir, storage=args.storage)
         if args.json:
@@ -448,22 +551,25 @@ def cmd_studies(args) -> None:
             return
         print(studies.trials_table(Path(summary.folder)))
         print(studies.format_summary(summary))
-        print(f"Pictures: {', '.join(str(Path(summary.folder) / name) for name in studies.PICTURES)}")
-        print(f"Trial runs: provador runs --runs-dir {Path(summary.folder) / studies.TRIALS_DIR}")
+        pictures = ", ".join(str(Path(summary.folder) / name) for name in studies.PICTURES)
+        print(_("Pictures: {paths}").format(paths=pictures))
+        trials = f"provador runs --runs-dir {Path(summary.folder) / studies.TRIALS_DIR}"
+        print(_("Trial runs: {command}").format(command=trials))
         return
     rows = studies.list_studies(args.studies_dir)
     if args.json:
         print(json.dumps(rows, indent=2))
         return
     if not rows:
-        print(f"No studies in {args.studies_dir}/ yet: `provador tune` makes one.")
+        print(_("No studies in {folder}/ yet: `provador tune` makes one.").format(folder=args.studies_dir))
         return
-    print(f"{'study':<22} {'space':<8} {'recipe':<12} {'done':>5} {'pruned':>6} {'failed':>6} {'best val':>9} "
-          f"{'trial':>5}  {'final test':>10}  storage")  # fmt: skip
+    titles = (_("study"), _("space"), _("recipe"), _("done"), _("pruned"), _("failed"), _("best val"), _("trial"),
+              _("final test"), _("storage"))  # fmt: skip
+    print("{:<22} {:<8} {:<12} {:>5} {:>6} {:>6} {:>9} {:>5}  {:>10}  {}".format(*titles))
     for r in rows:
         t = r["trials"]
-        best = f"{r['best_val_accuracy']:.4f}" if r["best_val_accuracy"] is not None else "-"
-        final = f"{r['final_test_accuracy']:.4f}" if r["final_test_accuracy"] is not None else "-"
+        best = number(r["best_val_accuracy"]) if r["best_val_accuracy"] is not None else "-"
+        final = number(r["final_test_accuracy"]) if r["final_test_accuracy"] is not None else "-"
         print(f"{r['study']:<22} {r['space'] or '':<8} {r['recipe'] or '':<12} {t.get('complete', 0):>5} "
               f"{t.get('pruned', 0):>6} {t.get('failed', 0):>6} {best:>9} {r['best_trial'] if r['best_trial'] is not None else '-':>5}"
               f"  {final:>10}  {r['storage']}")  # fmt: skip
@@ -477,7 +583,9 @@ def cmd_spaces(args) -> None:
         return
     for name in list_spaces():
         space = load_space(name)
-        print(f"{name:<6} recipe {space.recipe or '-':<10} {space.description}")
+        print(
+            f"{name:<6} " + _("recipe {recipe}").format(recipe=f"{space.recipe or '-':<10}") + f" {space.description}"
+        )
 
 
 def cmd_recipes(args) -> None:

@@ -6,16 +6,17 @@ from pathlib import Path
 
 from provador import plots, runs
 from provador.errors import RunError
+from provador.i18n import _
 
 
 def compare_runs(paths: list[str | Path], output: str | Path = "compare.png") -> dict:
     """Overlay the runs' curves in `output` and return their metrics, one column per run."""
     opened = [runs.resolve_run(p) for p in paths]
     if len(opened) < 2:
-        raise RunError(f"Expected at least two runs to compare. Received: {len(opened)}")
+        raise RunError(_("Expected at least two runs to compare. Received: {count}").format(count=len(opened)))
     histories = {run.name: run.history() for run in opened}
     if not any(histories.values()):
-        raise RunError("None of these runs has a history.csv yet: nothing to plot.")
+        raise RunError(_("None of these runs has a history.csv yet: nothing to plot."))
     plots.compare_curves(histories, output)
     columns = []
     for run in opened:
@@ -50,5 +51,5 @@ def format_comparison(result: dict) -> str:
 
     lines = [f"{'':<18}" + "".join(f"{c['run']:>{width}}" for c in columns)]
     lines += [f"{key:<18}" + "".join(f"{cell(c[key]):>{width}}" for c in columns) for key in keys]
-    lines.append(f"\nCurves: {result['plot']}")
+    lines.append("\n" + _("Curves: {path}").format(path=result["plot"]))
     return "\n".join(lines)

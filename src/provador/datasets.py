@@ -25,6 +25,7 @@ import numpy as np
 
 from provador import idx, splits
 from provador.errors import DataFormatError, DataHashError, DataNotFoundError
+from provador.i18n import N_, _
 
 if TYPE_CHECKING:
     from provador.recipes import Recipe
@@ -138,12 +139,12 @@ def candidate_dirs(data_dir: str | Path | None = None, fashion_mnist: bool = Tru
     """
     places = []
     if data_dir is not None:
-        places.append(("--data-dir", Path(data_dir).expanduser()))
+        places.append((N_("--data-dir"), Path(data_dir).expanduser()))
     if os.environ.get("PROVADOR_DATA_DIR"):
         places.append(("$PROVADOR_DATA_DIR", Path(os.environ["PROVADOR_DATA_DIR"]).expanduser()))
     if fashion_mnist:
-        places.append(("user cache", cache_dir()))
-        places.append(("Debian package dataset-fashion-mnist", SYSTEM_DIR))
+        places.append((N_("user cache"), cache_dir()))
+        places.append((N_("Debian package dataset-fashion-mnist"), SYSTEM_DIR))
     return places
 
 
@@ -174,25 +175,28 @@ def locate(
         if all(files.values()):
             return _verified_source(name, directory, files, how)
         missing = [wanted[k] for k, p in files.items() if p is None]
-        tried.append(f"  - {directory} ({how}): missing {', '.join(missing)}")
+        tried.append("  - " + _("{folder} ({how}): missing {files}").format(
+            folder=directory, how=_(how), files=", ".join(missing)))  # fmt: skip
     if allow_download is None:
         allow_download = downloads_allowed()
     if name == "fashion-mnist" and allow_download:
         try:
             directory = download(cache_dir(), progress=progress)
         except OSError as exc:
-            tried.append(f"  - {FASHION_MNIST_MIRROR} (download): failed, {exc}")
+            tried.append(
+                "  - " + _("{mirror} (download): failed, {reason}").format(mirror=FASHION_MNIST_MIRROR, reason=exc)
+            )
         else:
             files = {key: _file_in(directory, stem) for key, stem in wanted.items()}
-            return _verified_source(name, directory, files, "downloaded from the official mirror")
+            return _verified_source(name, directory, files, N_("downloaded from the official mirror"))
     elif name == "fashion-mnist":
-        tried.append("  - download skipped (PROVADOR_OFFLINE is set)")
+        tried.append("  - " + _("download skipped (PROVADOR_OFFLINE is set)"))
     raise DataNotFoundError(
-        f"Could not find the {name} IDX files. Looked in:\n" + "\n".join(tried) + "\nFix it in one of two ways:\n"
-        "  - install Debian's package: sudo apt-get install dataset-fashion-mnist\n"
-        "  - or point provador at a folder with the four files: --data-dir DIR "
-        "(or PROVADOR_DATA_DIR=DIR)"
-    )
+        _("Could not find the {name} IDX files. Looked in:").format(name=name) + "\n" + "\n".join(tried) + "\n"
+        + _("Fix it in one of two ways:") + "\n  - "
+        + _("install Debian's package: sudo apt-get install dataset-fashion-mnist") + "\n  - "
+        + _("or point provador at a folder with the four files: --data-dir DIR (or PROVADOR_DATA_DIR=DIR)")
+    )  # fmt: skip
 
 
 def _verified_source(name: str, directory: Path, files: dict, how: str) -> DataSource:

@@ -8,6 +8,7 @@ import numpy as np
 
 from provador import _files, runs
 from provador.calibration import apply_temperature, ece_of
+from provador.i18n import _, class_name, number, significant
 from provador.models import mirrors_at_inference
 
 # Keras clips probabilities to this before taking the log; we do the same so
@@ -84,39 +85,55 @@ def calibration_on(probabilities: np.ndarray, labels: np.ndarray, calibration: d
 def format_report(result: dict) -> str:
     """The evaluation as readable text: headline, per-class table, confusion matrix, confused pairs."""
     lines = [
-        f"Test loss: {result['loss']:.4f}",
-        f"Test accuracy: {result['accuracy']:.4f} ({result['images']} images)",
+        _("Test loss: {loss}").format(loss=number(result["loss"])),
+        _("Test accuracy: {accuracy} ({images} images)").format(
+            accuracy=number(result["accuracy"]), images=number(result["images"], 0)
+        ),
     ]
     if "calibration" in result:
         c = result["calibration"]
         fitted = c.get("fitted_temperature", c["temperature"])
-        how = "" if fitted == c["temperature"] else f": {fitted:.3g}, but a temperature may only soften answers"
         lines.append(
-            f"Calibration: expected calibration error {c['ece_before']:.4f} before, {c['ece_after']:.4f} after "
-            f"temperature {c['temperature']:.3g} (fitted on the validation split{how})"
+            _(
+                "Calibration: expected calibration error {before} before, {after} after temperature {temperature} "
+                "(fitted on the validation split)"
+            ).format(
+                before=number(c["ece_before"]), after=number(c["ece_after"]), temperature=significant(c["temperature"])
+            )
         )
+        if fitted != c["temperature"]:
+            lines.append(
+                _("  (the fitted temperature was {fitted}, but a temperature may only soften answers)").format(
+                    fitted=significant(fitted)
+                )
+            )
     if "per_class" not in result:  # metrics.json written before per-class metrics existed
         return "\n".join(lines)
     names = list(result["per_class"])
-    width = max(len(name) for name in names)
-    lines += ["", f"{'class':<{width}}  precision  recall     f1  support"]
+    shown = {name: class_name(name) for name in names}
+    width = max(len(name) for name in [*shown.values(), _("class"), _("macro F1")])
+    header = (_("precision"), _("recall"), "f1", _("support"))
+    p, r, f, n = (max(len(h), w) for h, w in zip(header, (9, 6, 5, 7)))  # columns as wide as their words
+    title = _("class")
+    lines += ["", f"{title:<{width}}  {header[0]:>{p}}  {header[1]:>{r}}  {header[2]:>{f}}  {header[3]:>{n}}"]
     for name, m in result["per_class"].items():
         lines.append(
-            f"{name:<{width}}  {m['precision']:>9.3f}  {m['recall']:>6.3f}  {m['f1']:>5.3f}  {m['support']:>7}"
+            f"{shown[name]:<{width}}  {number(m['precision'], 3):>{p}}  {number(m['recall'], 3):>{r}}  "
+            f"{number(m['f1'], 3):>{f}}  {m['support']:>{n}}"
         )
-    lines += [f"{'macro F1':<{width}}  {'':>9}  {'':>6}  {result['macro_f1']:>5.3f}", ""]
-    short = [name.split("/")[0][:7] for name in names]
-    lines.append("Confusion matrix (rows: true class, columns: predicted)")
+    macro = _("macro F1")
+    lines += [f"{macro:<{width}}  {'':>{p}}  {'':>{r}}  {number(result['macro_f1'], 3):>{f}}", ""]
+    short = [shown[name].split("/")[0][:7] for name in names]
+    lines.append(_("Confusion matrix (rows: true class, columns: predicted)"))
     lines.append(" " * (width + 2) + "".join(f"{s:>8}" for s in short))
     for name, row in zip(names, result["confusion_matrix"]):
-        lines.append(f"{name:<{width}}  " + "".join(f"{v:>8}" for v in row))
-    lines += ["", "Most confused pairs:"]
+        lines.append(f"{shown[name]:<{width}}  " + "".join(f"{v:>8}" for v in row))
+    lines += ["", _("Most confused pairs:")]
     for pair in result["most_confused"]:
         a, b = pair["classes"]
-        lines.append(
-            f"  {a} / {b}: {pair['errors']} errors ({a} taken for {b}: {pair[f'{a} as {b}']}, "
-            f"{b} taken for {a}: {pair[f'{b} as {a}']})"
-        )
+        lines.append("  " + _("{a} / {b}: {errors} errors ({a} taken for {b}: {ab}, {b} taken for {a}: {ba})").format(
+            a=class_name(a), b=class_name(b), errors=pair["errors"], ab=pair[f"{a} as {b}"], ba=pair[f"{b} as {a}"]
+        ))  # fmt: skip
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ import gettext as _gettext
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from provador.errors import ProvadorError
@@ -53,15 +53,30 @@ def from_environment() -> str:
     return "en"
 
 
+def from_accept_language(header: str | None) -> str | None:
+    """The best of our languages in an HTTP Accept-Language header (`pt-BR,pt;q=0.9,en;q=0.8`)."""
+    ranked = []
+    for position, item in enumerate((header or "").split(",")):
+        tag, _sep, params = item.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        code = language_of(tag)
+        if code and quality > 0:
+            ranked.append((-quality, position, code))
+    return min(ranked)[2] if ranked else None
+
+
 def check_language(value: str) -> str:
     """A `--lang` value, checked: an unknown one is an error that lists the available ones."""
     code = language_of(value)
     if code is None:
         available = ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items())
         raise ProvadorError(
-            _("Expected --lang to be one of: {available}. Received: {value!r}").format(
-                available=available, value=value
-            )
+            _("Expected --lang to be one of: {available}. Received: {value!r}").format(available=available, value=value)
         )
     return code
 
@@ -85,7 +100,7 @@ def language(code: str | None) -> Iterator[str]:
         _current.reset(token)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _translations(code: str) -> _gettext.NullTranslations:
     return _gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[code], fallback=True)
 
@@ -105,10 +120,18 @@ def N_(message: str) -> str:
 
 
 def number(value: float, digits: int = 4) -> str:
-    """`0.8797` in English, `0,8797` in Portuguese."""
+    """`0.8797` and `59,000` in English, `0,8797` and `59.000` in Portuguese."""
     from babel.numbers import format_decimal
 
-    return format_decimal(value, format="0." + "0" * digits if digits else "0", locale=NUMBER_LOCALES[current()])
+    pattern = "#,##0." + "0" * digits if digits else "#,##0"
+    return format_decimal(value, format=pattern, locale=NUMBER_LOCALES[current()])
+
+
+def significant(value: float) -> str:
+    """Up to three significant digits, as `f"{value:.3g}"` writes them: `0.648`, `1`; `0,648` in Portuguese."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, format="@##", locale=NUMBER_LOCALES[current()])
 
 
 def percent(value: float, digits: int = 1) -> str:
@@ -141,4 +164,4 @@ def class_name(label: str) -> str:
 
 
 __all__ = ["_", "ngettext", "N_", "LANGUAGES", "current", "set_language", "language", "check_language",
-           "from_environment", "number", "percent", "class_name"]  # fmt: skip
+           "from_environment", "number", "significant", "percent", "class_name"]  # fmt: skip

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from provador.errors import DataFormatError
+from provador.i18n import N_, _
 
 # IDX dtype codes -> big-endian NumPy dtypes.
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -36,15 +37,17 @@ def read_bytes(path: str | Path) -> bytes:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise DataFormatError(f"Cannot read {path}: {exc.strerror}.") from None
+        raise DataFormatError(_("Cannot read {path}: {reason}.").format(path=path, reason=exc.strerror)) from None
     if not raw.startswith(_GZIP_MAGIC):
         return raw
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataFormatError(
-            f"{path} is a damaged gzip file ({exc}). Expected a complete .gz "
-            "download; delete the file and fetch it again."
+            _(
+                "{path} is a damaged gzip file ({reason}). Expected a complete .gz download; delete the file "
+                "and fetch it again."
+            ).format(path=path, reason=exc)
         ) from None
 
 
@@ -57,34 +60,45 @@ def parse(content: bytes, source: str = "<bytes>") -> np.ndarray:
     """Decode IDX content into an array, validating the header against the length."""
     if len(content) < 4:
         raise DataFormatError(
-            f"{source} is not an IDX file: expected at least a 4-byte header, received {len(content)} bytes."
+            _("{source} is not an IDX file: expected at least a 4-byte header, received {count} bytes.").format(
+                source=source, count=len(content)
+            )
         )
     zero0, zero1, code, ndim = content[:4]
     if zero0 != 0 or zero1 != 0:
         raise DataFormatError(
-            f"{source} is not an IDX file: expected the magic number to start with "
-            f"two zero bytes, received {content[:4].hex()}."
+            _(
+                "{source} is not an IDX file: expected the magic number to start with two zero bytes, "
+                "received {received}."
+            ).format(source=source, received=content[:4].hex())
         )
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
-        raise DataFormatError(f"{source} has an unknown IDX dtype code 0x{code:02X}; expected one of {known}.")
+        raise DataFormatError(
+            _("{source} has an unknown IDX dtype code {code}; expected one of {known}.").format(
+                source=source, code=f"0x{code:02X}", known=known
+            )
+        )
     if ndim == 0:
-        raise DataFormatError(f"{source} declares 0 dimensions; expected at least 1.")
+        raise DataFormatError(_("{source} declares 0 dimensions; expected at least 1.").format(source=source))
     header_len = 4 + 4 * ndim
     if len(content) < header_len:
         raise DataFormatError(
-            f"{source} is truncated inside its header: expected {header_len} bytes "
-            f"for {ndim} dimensions, received {len(content)}."
+            _(
+                "{source} is truncated inside its header: expected {expected} bytes for {ndim} dimensions, "
+                "received {received}."
+            ).format(source=source, expected=header_len, ndim=ndim, received=len(content))
         )
     shape = tuple(int(d) for d in np.frombuffer(content, ">u4", ndim, offset=4))
     dtype = IDX_DTYPES[code]
     expected = header_len + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(content) != expected:
-        what = "truncated" if len(content) < expected else "longer than its header says"
+        what = N_("truncated") if len(content) < expected else N_("longer than its header says")
         raise DataFormatError(
-            f"{source} is {what}: its header declares shape {shape}, which needs "
-            f"{expected} bytes, but the file holds {len(content)}. "
-            "Delete it and fetch the dataset again."
+            _(
+                "{source} is {what}: its header declares shape {shape}, which needs {expected} bytes, but the file "
+                "holds {received}. Delete it and fetch the dataset again."
+            ).format(source=source, what=_(what), shape=shape, expected=expected, received=len(content))
         )
     data = np.frombuffer(content, dtype, offset=header_len).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=True)

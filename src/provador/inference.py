@@ -12,11 +12,14 @@ import numpy as np
 
 from provador import photos, runs
 from provador.errors import InputError
+from provador.i18n import N_, _
 from provador.models import mirrors_at_inference
 
 # Below this top probability an answer is reported as a guess, with its top-3.
 LOW_CONFIDENCE = 0.5
-NO_GARMENT = "no garment stood out from the background, so the model saw the whole photo"
+# Reasons in English (the API's canonical text); the CLI and the page show them translated.
+NO_GARMENT = N_("no garment stood out from the background, so the model saw the whole photo")
+LOW_PROBABILITY = N_("the top probability is under 50%")  # LOW_CONFIDENCE
 _CHUNK = 1024  # largest batch handed to the model at once
 
 
@@ -77,8 +80,9 @@ class Predictor:
             images = images[None]
         if images.shape[1:] != self.input_shape_:
             raise InputError(
-                f"Expected images of shape (N, {', '.join(map(str, self.input_shape_))}) "
-                f"with raw pixel values 0-255. Received shape {images.shape}."
+                _("Expected images of shape {expected} with raw pixel values 0-255. Received shape {received}.").format(
+                    expected=f"(N, {', '.join(map(str, self.input_shape_))})", received=images.shape
+                )
             )
         images = images.astype(np.float32)
         chunks = [self._predict_padded(images[i : i + _CHUNK]) for i in range(0, len(images), _CHUNK)]
@@ -196,8 +200,10 @@ class Predictor:
         """The model's input for an image file or bytes, and what the pipeline found (see `provador.photos`)."""
         if self.input_shape_ != (photos.SIZE, photos.SIZE):
             raise InputError(
-                f"Photos are turned into {photos.SIZE}×{photos.SIZE} images, but this model expects "
-                f"{self.input_shape_}. Pass arrays of that shape instead."
+                _(
+                    "Photos are turned into {size}×{size} images, but this model expects {shape}. Pass arrays of that "
+                    "shape instead."
+                ).format(size=photos.SIZE, shape=self.input_shape_)
             )
         return photos.prepare(source, name, self.steps)
 
@@ -224,8 +230,7 @@ class Predictor:
             probabilities=dict(zip(self.class_names_, values)),
             true_label=true_label,
             low_confidence=values[best] < LOW_CONFIDENCE or reason is not None,
-            low_confidence_reason=reason
-            or (f"the top probability is under {LOW_CONFIDENCE:.0%}" if values[best] < LOW_CONFIDENCE else None),
+            low_confidence_reason=reason or (LOW_PROBABILITY if values[best] < LOW_CONFIDENCE else None),
         )
 
 
@@ -240,7 +245,9 @@ def expand_image_paths(paths: list[str | Path]) -> list[Path]:
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not found:
                 raise InputError(
-                    f"Folder {path} holds no image files (looked for {', '.join(IMAGE_SUFFIXES)}, in subfolders too)."
+                    _("Folder {path} holds no image files (looked for {suffixes}, in subfolders too).").format(
+                        path=path, suffixes=", ".join(IMAGE_SUFFIXES)
+                    )
                 )
             files += found
         else:
@@ -255,7 +262,7 @@ def parse_indices(spec: str, size: int) -> list[int]:
         part = part.strip()
         try:
             if ":" in part:
-                start, _, stop = part.partition(":")
+                start, _sep, stop = part.partition(":")
                 first = int(start) if start else 0
                 last = int(stop) if stop else size
                 if first >= last:
@@ -264,10 +271,14 @@ def parse_indices(spec: str, size: int) -> list[int]:
             else:
                 indices.append(int(part))
         except ValueError:
-            raise InputError(f"Expected test indices like 0:5, 7 or 1,4,9. Received: {spec!r}") from None
+            raise InputError(
+                _("Expected test indices like 0:5, 7 or 1,4,9. Received: {value!r}").format(value=spec)
+            ) from None
     bad = [i for i in indices if not 0 <= i < size]
     if bad:
         raise InputError(
-            f"Test index {bad[0]} is out of range: the test set has {size} images, so indices run from 0 to {size - 1}."
+            _(
+                "Test index {index} is out of range: the test set has {size} images, so indices run from 0 to {last}."
+            ).format(index=bad[0], size=size, last=size - 1)
         )
     return indices

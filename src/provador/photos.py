@@ -27,6 +27,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from provador import segmentation
 from provador.errors import DamagedImage, ImageTooLarge, InputError, NotAnImage
+from provador.i18n import _
 
 SIZE = 28
 WORK_SIDE = 160  # photos are segmented at this long edge: enough for an outline, and fast
@@ -58,11 +59,13 @@ def open_image(
     name = name or (str(source) if not isinstance(source, bytes) else "upload")
     if isinstance(source, bytes):
         if not source:
-            raise InputError(f"{name} is empty: expected the bytes of an image file (JPEG, PNG, WebP, …).")
+            raise InputError(
+                _("{name} is empty: expected the bytes of an image file (JPEG, PNG, WebP, …).").format(name=name)
+            )
         stream = io.BytesIO(source)
     else:
         if not Path(source).is_file():
-            raise InputError(f"Image file {source} does not exist.")
+            raise InputError(_("Image file {path} does not exist.").format(path=source))
         stream = open(source, "rb")  # noqa: SIM115 (closed below)
     try:
         with warnings.catch_warnings():
@@ -70,14 +73,17 @@ def open_image(
             image = Image.open(stream)
             if image.format not in FORMATS:
                 raise NotAnImage(
-                    f"{name} is a {image.format} image; expected one of JPEG, PNG, WebP, GIF, BMP or TIFF."
+                    _("{name} is a {format} image; expected one of JPEG, PNG, WebP, GIF, BMP or TIFF.").format(
+                        name=name, format=image.format
+                    )
                 )
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageTooLarge(
-                    f"{name} is {width}×{height} = {width * height / 1e6:.0f} megapixels; the limit is "
-                    f"{MAX_PIXELS / 1e6:.0f}. Resize it first."
-                )
+                    _("{name} is {width}×{height} = {megapixels} megapixels; the limit is {limit}. Resize it first.")
+                    .format(name=name, width=width, height=height, megapixels=f"{width * height / 1e6:.0f}",
+                            limit=f"{MAX_PIXELS / 1e6:.0f}")
+                )  # fmt: skip
             image.seek(0)  # the first frame of a GIF or multi-page TIFF
             if draft_side and image.format in ("JPEG", "MPO"):
                 image.draft(image.mode, (draft_side, draft_side))
@@ -85,13 +91,19 @@ def open_image(
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"{name} declares too many pixels (over {MAX_PIXELS / 1e6:.0f} megapixels).") from None
+        raise ImageTooLarge(
+            _("{name} declares too many pixels (over {limit} megapixels).").format(
+                name=name, limit=f"{MAX_PIXELS / 1e6:.0f}"
+            )
+        ) from None
     except UnidentifiedImageError:
         raise NotAnImage(
-            f"{name} is not an image Pillow can read: expected JPEG, PNG, WebP, GIF, BMP or TIFF."
+            _("{name} is not an image Pillow can read: expected JPEG, PNG, WebP, GIF, BMP or TIFF.").format(name=name)
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DamagedImage(f"{name} is a damaged or truncated image ({exc}).") from None
+        raise DamagedImage(
+            _("{name} is a damaged or truncated image ({reason}).").format(name=name, reason=exc)
+        ) from None
     finally:
         if not isinstance(source, bytes):
             stream.close()

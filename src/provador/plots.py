@@ -16,8 +16,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from provador import _files
+from provador.i18n import N_, _, class_name, number, percent
 
-SERIES = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Keras' names for the four series, and the legend each gets (in the reader's language).
+SERIES = {
+    "loss": N_("loss"),
+    "accuracy": N_("accuracy"),
+    "val_loss": N_("val_loss"),
+    "val_accuracy": N_("val_accuracy"),
+}
 
 
 def learning_curves(history: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
@@ -27,10 +34,10 @@ def learning_curves(history: dict[str, list[float]], path: str | Path, title: st
     for key in SERIES:
         if key in history:
             values = history[key]
-            ax.plot(range(1, len(values) + 1), values, label=key, marker="." if len(values) < 15 else None)
+            ax.plot(range(1, len(values) + 1), values, label=_(SERIES[key]), marker="." if len(values) < 15 else None)
     ax.grid(True)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(_("epoch"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     if title:
@@ -57,20 +64,23 @@ def confusion(matrix: np.ndarray, class_names: list[str], path: str | Path) -> P
         for j in range(n):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if rows[i, j] > 0.5 else "black")  # fmt: skip
-    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), class_names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(f"Confusion matrix ({matrix.sum()} test images, accuracy {np.trace(matrix) / matrix.sum():.4f})")
-    fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
+    shown = [class_name(c) for c in class_names]
+    ax.set_xticks(range(n), shown, rotation=45, ha="right")
+    ax.set_yticks(range(n), shown)
+    ax.set_xlabel(_("predicted class"))
+    ax.set_ylabel(_("true class"))
+    ax.set_title(_("Confusion matrix ({count} test images, accuracy {accuracy})").format(
+        count=number(matrix.sum(), 0), accuracy=number(np.trace(matrix) / matrix.sum())))  # fmt: skip
+    fig.colorbar(image, ax=ax, fraction=0.046, label=_("share of the true class"))
     return _save(fig, path)
 
 
 def samples(
     images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], path: str | Path,
-    title: str = "Test images: prediction (probability) and true class", columns: int = 3,
+    title: str = N_("Test images: prediction (probability) and true class"), columns: int = 3,
 ) -> Path:  # fmt: skip
     """TensorFlow-tutorial style: each image beside a bar chart of its ten probabilities."""
+    class_names = [class_name(c) for c in class_names]
     count = len(images)
     rows = max(1, -(-count // columns))
     fig = Figure(figsize=(4.4 * columns, 1.9 * rows + 0.6))
@@ -85,7 +95,8 @@ def samples(
         colour = "tab:blue" if predicted == truth else "tab:red"
         image_ax.imshow(images[k], cmap="binary")
         image_ax.set_title(
-            f"{class_names[predicted]} {probabilities[k][predicted]:.0%}\n(true: {class_names[truth]})",
+            f"{class_names[predicted]} {percent(probabilities[k][predicted], 0)}\n"
+            + _("(true: {label})").format(label=class_names[truth]),
             color=colour, fontsize=8,
         )  # fmt: skip
         bars = bar_ax.bar(range(len(class_names)), probabilities[k], color="lightgrey")
@@ -94,7 +105,7 @@ def samples(
         bar_ax.set_ylim(0, 1)
         bar_ax.set_xticks(range(len(class_names)), [n.split("/")[0][:5] for n in class_names], rotation=90, fontsize=6)
         bar_ax.tick_params(axis="y", labelsize=6)
-    fig.suptitle(title + "  (blue: right, red: wrong)", fontsize=10)
+    fig.suptitle(_(title) + "  " + _("(blue: right, red: wrong)"), fontsize=10)
     return _save(fig, path)
 
 
@@ -112,8 +123,8 @@ def first_layer(kernel: np.ndarray, image_shape: tuple[int, int], path: str | Pa
             weights = kernel[:, k].reshape(image_shape)
             limit = np.abs(weights).max() or 1.0
             ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
-            ax.set_title(f"unit {k}", fontsize=7)
-    fig.suptitle("First-layer weights (red: bright pixels raise the unit, blue: lower it)", fontsize=9)
+            ax.set_title(_("unit {number}").format(number=k), fontsize=7)
+    fig.suptitle(_("First-layer weights (red: bright pixels raise the unit, blue: lower it)"), fontsize=9)
     return _save(fig, path)
 
 
@@ -129,11 +140,11 @@ def compare_curves(histories: dict[str, dict[str, list[float]]], path: str | Pat
                 ax.plot(range(1, len(history[f"val_{key}"]) + 1), history[f"val_{key}"], color=colour, label=name)
             if key in history:
                 ax.plot(range(1, len(history[key]) + 1), history[key], color=colour, linestyle="--", alpha=0.6)
-    acc_ax.set_title("validation accuracy (dashed: training)")
-    loss_ax.set_title("validation loss (dashed: training)")
+    acc_ax.set_title(_("validation accuracy (dashed: training)"))
+    loss_ax.set_title(_("validation loss (dashed: training)"))
     for ax in (acc_ax, loss_ax):
         ax.grid(True)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(_("epoch"))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.legend(fontsize=8)
     return _save(fig, path)
@@ -151,19 +162,19 @@ def search_history(points: list[tuple[int, float, str]], path: str | Path) -> Pa
     for state, (marker, colour) in styles.items():
         chosen = [(n, v) for n, v, s in points if s == state]
         if chosen:
-            ax.scatter(*zip(*chosen), marker=marker, color=colour, label=state, s=22)
+            ax.scatter(*zip(*chosen), marker=marker, color=colour, label=_(state), s=22)
     complete = sorted((n, v) for n, v, s in points if s == "complete")
     if complete:
-        best = np.maximum.accumulate([v for _, v in complete])
-        ax.step([n for n, _ in complete], best, where="post", color="tab:red", label="best so far")
-        low = min(v for _, v, _ in points)
+        best = np.maximum.accumulate([v for _number, v in complete])
+        ax.step([n for n, _value in complete], best, where="post", color="tab:red", label=_("best so far"))
+        low = min(v for _number, v, _state in points)
         ax.set_ylim(max(0.0, low - 0.02), min(1.0, float(best[-1]) + 0.01))
-    ax.set_xlabel("trial")
-    ax.set_ylabel("validation accuracy")
+    ax.set_xlabel(_("trial"))
+    ax.set_ylabel(_("validation accuracy"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.4)
     ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Search history")
+    ax.set_title(_("Search history"))
     return _save(fig, path)
 
 
@@ -173,8 +184,8 @@ def importances(values: dict[str, float], path: str | Path) -> Path:
     fig = Figure(figsize=(8, 0.45 * len(names) + 1.2))
     ax = fig.subplots()
     ax.barh(names, [values[n] for n in names], color="tab:blue")
-    ax.set_xlabel("importance (shares sum to 1)")
-    ax.set_title("Which parameters mattered")
+    ax.set_xlabel(_("importance (shares sum to 1)"))
+    ax.set_title(_("Which parameters mattered"))
     ax.grid(True, axis="x", alpha=0.4)
     return _save(fig, path)
 
@@ -201,5 +212,5 @@ def search_slices(params: dict[str, list[tuple[Any, float, int]]], log_scale: se
         ax.grid(True, alpha=0.4)
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
-    fig.suptitle("Validation accuracy by parameter (colour: trial number, later is yellower)", fontsize=10)
+    fig.suptitle(_("Validation accuracy by parameter (colour: trial number, later is yellower)"), fontsize=10)
     return _save(fig, path)

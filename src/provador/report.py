@@ -13,13 +13,14 @@ from provador import _files, plots, runs
 from provador.datasets import Dataset
 from provador.errors import RunError
 from provador.evaluation import confusion_matrix, evaluate_run
+from provador.i18n import N_, _, class_name, current, number, significant
 
 PICTURES = {
-    "curves.png": "Learning curves",
-    "confusion.png": "Confusion matrix",
-    "samples.png": "Test images and their predicted probabilities",
-    "errors.png": "The most confident mistakes",
-    "first-layer.png": "What the first layer looks for",
+    "curves.png": N_("Learning curves"),
+    "confusion.png": N_("Confusion matrix"),
+    "samples.png": N_("Test images and their predicted probabilities"),
+    "errors.png": N_("The most confident mistakes"),
+    "first-layer.png": N_("What the first layer looks for"),
 }
 REPORT_FILE = "report.html"
 
@@ -57,7 +58,7 @@ def write_pictures(run: runs.Run, model, dataset: Dataset, probabilities: np.nda
     if len(mistakes):
         written.append(plots.samples(
             x[mistakes], y[mistakes], probabilities[mistakes], names, run.path / "errors.png",
-            title="The most confident mistakes: prediction (probability) and true class",
+            title=N_("The most confident mistakes: prediction (probability) and true class"),
         ))  # fmt: skip
     kernel = first_dense_kernel(model, x.shape[1:])
     if kernel is not None:
@@ -74,68 +75,79 @@ def model_table(model) -> list[tuple[str, str, str, int]]:
 
 
 def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
-    """report.html: recipe, data, model, curves, metrics, confusion, samples, errors, environment."""
+    """report.html, in the current language: recipe, data, model, curves, metrics, confusion, samples,
+    errors, environment."""
     metrics, info = run.metrics, run.info
     test = metrics.get("test", {})
     e = html.escape
     parts = [
-        f"<h1>provador run <code>{e(run.name)}</code></h1>",
-        f"<p class=lead>Recipe <b>{e(metrics.get('recipe', '?'))}</b>, model <b>{e(metrics.get('model', '?'))}</b>"
-        f" ({metrics.get('parameters', 0):,} parameters), {metrics.get('epochs', '?')} epochs, "
-        f"status <b>{e(info.get('status', '?'))}</b>.</p>",
-    ]
+        "<h1>" + _("provador run {name}").format(name=f"<code>{e(run.name)}</code>") + "</h1>",
+        "<p class=lead>" + _("Recipe {recipe}, model {model} ({parameters} parameters), {epochs} epochs, status {status}.").format(
+            recipe=f"<b>{e(metrics.get('recipe', '?'))}</b>", model=f"<b>{e(metrics.get('model', '?'))}</b>",
+            parameters=number(metrics.get("parameters", 0), 0), epochs=metrics.get("epochs", "?"),
+            status=f"<b>{e(_(info.get('status', '?')))}</b>",
+        ) + "</p>",
+    ]  # fmt: skip
     if test:
-        parts.append(
-            f"<p class=headline>Test accuracy <b>{test['accuracy']:.4f}</b> · test loss {test['loss']:.4f} · "
-            f"{test['images']:,} test images · best validation accuracy {metrics.get('best_val_accuracy', 0):.4f} · "
-            f"training {metrics.get('training_seconds', 0):.1f} s ({metrics.get('seconds_per_epoch', 0):.2f} s/epoch)</p>"
-        )
+        parts.append("<p class=headline>" + _(
+            "Test accuracy {accuracy} · test loss {loss} · {images} test images · best validation accuracy {best} · "
+            "training {seconds} s ({per_epoch} s/epoch)"
+        ).format(
+            accuracy=f"<b>{number(test['accuracy'])}</b>", loss=number(test["loss"]), images=number(test["images"], 0),
+            best=number(metrics.get("best_val_accuracy", 0)), seconds=number(metrics.get("training_seconds", 0), 1),
+            per_epoch=number(metrics.get("seconds_per_epoch", 0), 2),
+        ) + "</p>")  # fmt: skip
         if "calibration" in test:
             c = test["calibration"]
-            parts.append(
-                f"<p>Calibration: expected calibration error on the test set {c['ece_before']:.4f} as trained, "
-                f"{c['ece_after']:.4f} at temperature {c['temperature']:.3g}, fitted on the validation split "
-                "(softening only); "
-                "<code>provador predict</code> and the server answer with the calibrated probabilities.</p>"
-            )
-    parts.append(section("Learning curves", _image(run, "curves.png"),
-                          "Loss and accuracy per epoch on the training and validation images."))  # fmt: skip
+            parts.append("<p>" + _(
+                "Calibration: expected calibration error on the test set {before} as trained, {after} at temperature "
+                "{temperature}, fitted on the validation split (softening only); {commands} answer with the "
+                "calibrated probabilities."
+            ).format(
+                before=number(c["ece_before"]), after=number(c["ece_after"]), temperature=significant(c["temperature"]),
+                commands="<code>provador predict</code> " + _("and the server"),
+            ) + "</p>")  # fmt: skip
+    parts.append(section(_("Learning curves"), _image(run, "curves.png"),
+                         _("Loss and accuracy per epoch on the training and validation images.")))  # fmt: skip
     if "per_class" in test:
-        parts.append(section("Metrics per class", _per_class_table(test),
-                              "Precision: of the images predicted as this class, the share that were. "
-                              "Recall: of the images of this class, the share found. F1: their harmonic mean."))  # fmt: skip
+        parts.append(section(_("Metrics per class"), _per_class_table(test),
+                             _("Precision: of the images predicted as this class, the share that were. "
+                               "Recall: of the images of this class, the share found. F1: their harmonic mean.")))  # fmt: skip
         pairs = "".join(
-            f"<li>{e(p['classes'][0])} / {e(p['classes'][1])}: {p['errors']} errors</li>" for p in test["most_confused"]
-        )
-        parts.append(section("Most confused pairs", f"<ul>{pairs}</ul>"))
-    parts.append(section("Confusion matrix", _image(run, "confusion.png"),
-                          "Rows are the true class, columns the prediction; colours show each row's shares."))  # fmt: skip
-    parts.append(section("Test images", _image(run, "samples.png"),
-                          "The first test images with the probability the model gives each class."))  # fmt: skip
-    parts.append(section("Most confident mistakes", _image(run, "errors.png")))
+            "<li>" + _("{a} / {b}: {errors} errors").format(
+                a=e(class_name(p["classes"][0])), b=e(class_name(p["classes"][1])), errors=p["errors"]) + "</li>"
+            for p in test["most_confused"]
+        )  # fmt: skip
+        parts.append(section(_("Most confused pairs"), f"<ul>{pairs}</ul>"))
+    parts.append(section(_("Confusion matrix"), _image(run, "confusion.png"),
+                         _("Rows are the true class, columns the prediction; colours show each row's shares.")))  # fmt: skip
+    parts.append(section(_("Test images"), _image(run, "samples.png"),
+                         _("The first test images with the probability the model gives each class.")))  # fmt: skip
+    parts.append(section(_("Most confident mistakes"), _image(run, "errors.png")))
     if (run.path / "first-layer.png").is_file():
-        parts.append(section("First-layer weights", _image(run, "first-layer.png"),
-                              "Each first-layer unit's 784 weights drawn as a 28×28 image."))  # fmt: skip
+        parts.append(section(_("First-layer weights"), _image(run, "first-layer.png"),
+                             _("Each first-layer unit's 784 weights drawn as a 28×28 image.")))  # fmt: skip
     rows = "".join(
-        f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{e(s)}</td><td class=num>{p:,}</td></tr>"
+        f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{e(s)}</td><td class=num>{number(p, 0)}</td></tr>"
         for n, t, s, p in model_table(model)
     )
-    parts.append(section("Model", f"<table><tr><th>layer</th><th>type</th><th>output shape</th><th>parameters</th></tr>"
-                                   f"{rows}</table>"))  # fmt: skip
+    head = "".join(f"<th>{e(h)}</th>" for h in (_("layer"), _("type"), _("output shape"), _("parameters")))
+    parts.append(section(_("Model"), f"<table><tr>{head}</tr>{rows}</table>"))
     summary = dataset.summary()
     data_rows = "".join(
         f"<tr><td>{s}</td><td>{tuple(summary[s]['images_shape'])}</td><td>{summary[s]['images_dtype']}</td></tr>"
         for s in ("train", "valid", "test")
     )
     source = summary["source"]
-    parts.append(section("Data", f"<p>{e(source['dataset'])} from <code>{e(source['directory'])}</code> "
-                                  f"({e(source['found_via'])}); hashes match the published ones: "
-                                  f"{source['hashes_match_published']}.</p><table><tr><th>split</th><th>images</th>"
-                                  f"<th>dtype</th></tr>{data_rows}</table>"))  # fmt: skip
+    head = "".join(f"<th>{e(h)}</th>" for h in (_("split"), _("images"), _("dtype")))
+    parts.append(section(_("Data"), "<p>" + _("{dataset} from {folder} ({how}); hashes match the published ones: {match}.").format(
+        dataset=e(source["dataset"]), folder=f"<code>{e(source['directory'])}</code>", how=e(_(source["found_via"])),
+        match=_("yes") if source["hashes_match_published"] else _("no"),
+    ) + f"</p><table><tr>{head}</tr>{data_rows}</table>"))  # fmt: skip
     recipe_text = (run.path / runs.RECIPE_FILE).read_text()
-    parts.append(section("Recipe", f"<pre>{e(recipe_text)}</pre>"))
+    parts.append(section(_("Recipe"), f"<pre>{e(recipe_text)}</pre>"))
     environment = {"backend": metrics.get("backend"), **metrics.get("versions", {}), "seed": metrics.get("seed")}
-    parts.append(section("Environment", f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
+    parts.append(section(_("Environment"), f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
     page = html_page(f"provador · {run.name}", "\n".join(parts))
     return _files.write_text(run.path / REPORT_FILE, page)
 
@@ -145,35 +157,43 @@ def section(title: str, body: str, note: str = "") -> str:
 
 
 def _image(run: runs.Run, name: str) -> str:
-    return embedded_png(run.path / name, PICTURES.get(name, name))
+    return embedded_png(run.path / name, _(PICTURES.get(name, name)))
 
 
 def embedded_png(path: Path, alt: str) -> str:
     """An <img> that carries its PNG inside the page (the report needs no other file)."""
     if not path.is_file():
-        return f"<p class=note>({html.escape(path.name)} was not drawn.)</p>"
+        return "<p class=note>" + _("({name} was not drawn.)").format(name=html.escape(path.name)) + "</p>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def html_page(title: str, body: str) -> str:
     """The report's page around `body`: one style for runs and studies."""
-    return _PAGE.format(title=html.escape(title), body=body)
+    return _PAGE.format(
+        title=html.escape(title),
+        body=body,
+        lang=current(),
+        footer=_("Made by provador. This file is self-contained: it needs no network."),
+    )
 
 
 def _per_class_table(test: dict) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td class=num>{m['precision']:.3f}</td><td class=num>{m['recall']:.3f}</td>"
-        f"<td class=num>{m['f1']:.3f}</td><td class=num>{m['support']}</td></tr>"
+        f"<tr><td>{html.escape(class_name(name))}</td><td class=num>{number(m['precision'], 3)}</td>"
+        f"<td class=num>{number(m['recall'], 3)}</td><td class=num>{number(m['f1'], 3)}</td>"
+        f"<td class=num>{m['support']}</td></tr>"
         for name, m in test["per_class"].items()
     )
-    return (f"<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>{rows}"
-            f"<tr><td><b>macro average</b></td><td></td><td></td><td class=num><b>{test['macro_f1']:.3f}</b></td>"
-            "<td></td></tr></table>")  # fmt: skip
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in (_("class"), _("precision"), _("recall"), "F1", _("images")))
+    macro = html.escape(_("macro average"))
+    return (f"<table><tr>{head}</tr>{rows}"
+            f"<tr><td><b>{macro}</b></td><td></td><td></td>"
+            f"<td class=num><b>{number(test['macro_f1'], 3)}</b></td><td></td></tr></table>")  # fmt: skip
 
 
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
@@ -186,7 +206,7 @@ pre {{ background: #f6f6f6; padding: .8em; overflow-x: auto; }}
 </style></head>
 <body>
 {body}
-<footer class=note><p>Made by provador. This file is self-contained: it needs no network.</p></footer>
+<footer class=note><p>{footer}</p></footer>
 </body></html>
 """
 
@@ -196,10 +216,10 @@ def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None)
     run = runs.resolve_run(run)
     if run.status != "completed":
         raise RunError(
-            f"Run {run.path} is {run.status}, so it has no results to report"
+            _("Run {path} is {status}, so it has no results to report").format(path=run.path, status=_(run.status))
             + (f" ({run.info['error']})" if run.info.get("error") else "")
-            + ". Train it again with `provador train`."
-        )
-    model, dataset, probabilities, _ = evaluate_run(run, data_dir)
+            + ". " + _("Train it again with `provador train`.")
+        )  # fmt: skip
+    model, dataset, probabilities, _result = evaluate_run(run, data_dir)
     write_pictures(run, model, dataset, probabilities)
     return write_report(run, model, dataset)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from provador import _files
 from provador.errors import ProvadorError, RunError
+from provador.i18n import _
 from provador.recipes import Recipe, load_recipe
 
 RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
@@ -40,14 +41,17 @@ class Run:
             self.path = self.path.resolve()
         if not self.path.is_dir():
             raise RunError(
-                f"Run directory {self.path} does not exist. Expected the path of a folder "
-                "written by `provador train` (e.g. runs/seed-20260101-120000); "
-                "`ls runs/` lists yours."
+                _(
+                    "Run directory {path} does not exist. Expected the path of a folder written by `provador train` "
+                    "(e.g. runs/seed-20260101-120000); `ls runs/` lists yours."
+                ).format(path=self.path)
             )
         if not (self.path / RUN_FILE).is_file() or not (self.path / RECIPE_FILE).is_file():
             raise RunError(
-                f"{self.path} is not a provador run: expected {RUN_FILE} and {RECIPE_FILE} in it. "
-                "Pass a folder written by `provador train`."
+                _(
+                    "{path} is not a provador run: expected {run_file} and {recipe_file} in it. Pass a folder written "
+                    "by `provador train`."
+                ).format(path=self.path, run_file=RUN_FILE, recipe_file=RECIPE_FILE)
             )
 
     def __repr__(self) -> str:
@@ -95,15 +99,20 @@ class Run:
         if not path.is_file():
             status = self.status
             why = {
-                "completed": "it is a search trial that did not beat the best before it, so its model was not "
-                f"kept; retrain it with `provador train --recipe {self.path / RECIPE_FILE}`"
+                "completed": _("it is a search trial that did not beat the best before it, so its model was not "
+                               "kept; retrain it with `provador train --recipe {recipe}`").format(
+                    recipe=self.path / RECIPE_FILE)
                 if self.info.get("model_kept") is False
-                else "the file is missing",
-                "running": "it is still training (or its process was killed)",
-                "interrupted": "training was interrupted before it finished",
-                "failed": f"training failed: {self.info.get('error', 'see run.json')}",
-            }.get(status, "the file is missing")
-            raise RunError(f"Run {self.path} has no {MODEL_FILE}: {why}. Train it again with `provador train`.")
+                else _("the file is missing"),
+                "running": _("it is still training (or its process was killed)"),
+                "interrupted": _("training was interrupted before it finished"),
+                "failed": _("training failed: {error}").format(error=self.info.get("error", "see run.json")),
+            }.get(status, _("the file is missing"))  # fmt: skip
+            raise RunError(
+                _("Run {path} has no {model_file}: {why}. Train it again with `provador train`.").format(
+                    path=self.path, model_file=MODEL_FILE, why=why
+                )
+            )
         return path
 
     def load_model(self):
@@ -118,7 +127,9 @@ class Run:
                 self.model_path, custom_objects=custom_objects(), compile=False, safe_mode=True
             )
         except (ValueError, OSError) as exc:
-            raise RunError(f"Cannot load {self.model_path}: {exc}. Train the run again.") from None
+            raise RunError(
+                _("Cannot load {path}: {reason}. Train the run again.").format(path=self.model_path, reason=exc)
+            ) from None
 
     def _repr_png_(self) -> bytes | None:
         """In Jupyter, a run at the end of a cell shows its learning curves."""
@@ -130,17 +141,27 @@ class Run:
         images with their probabilities, and the confusion matrix (names: PICTURES)."""
         unknown = [name for name in pictures if name not in PICTURES]
         if unknown:
-            raise RunError(f"Unknown picture {unknown[0]!r}: expected one of {', '.join(PICTURES)}.")
+            raise RunError(
+                _("Unknown picture {name!r}: expected one of {names}.").format(
+                    name=unknown[0], names=", ".join(PICTURES)
+                )
+            )
         try:
             from IPython.display import Image, display
         except ImportError:
             raise RunError(
-                f"Run.show() displays pictures in a Jupyter notebook; outside one, open the PNG files in {self.path}."
+                _(
+                    "Run.show() displays pictures in a Jupyter notebook; outside one, open the PNG files in {path}."
+                ).format(path=self.path)
             ) from None
         for name in pictures or ("curves", "samples", "confusion"):
             path = self.path / f"{name}.png"
             if not path.is_file():
-                raise RunError(f"Run {self.path} has no {path.name}: `provador report {self.path}` draws the pictures.")
+                raise RunError(
+                    _("Run {run} has no {file}: `provador report {run}` draws the pictures.").format(
+                        run=self.path, file=path.name
+                    )
+                )
             display(Image(data=path.read_bytes(), format="png"))
 
     def update_info(self, **fields) -> None:
@@ -227,7 +248,11 @@ def list_runs(runs_dir: str | Path = "runs") -> list[dict]:
     """Every folder in `runs_dir`, oldest first (the `latest` link is skipped)."""
     runs_dir = Path(runs_dir).expanduser()
     if not runs_dir.is_dir():
-        raise RunError(f"No runs directory at {runs_dir}. Train something first (`provador train`) or pass --runs-dir.")
+        raise RunError(
+            _("No runs directory at {folder}. Train something first (`provador train`) or pass --runs-dir.").format(
+                folder=runs_dir
+            )
+        )
     rows = [
         summarize(p) for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
     ]

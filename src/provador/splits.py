@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from provador.errors import RecipeError
+from provador.i18n import _
 
 STRATEGIES = ("first", "random", "stratified")
 
@@ -18,7 +19,9 @@ def validation_count(size: int | float, total: int) -> int:
     """Turn a count or a fraction of `total` into a number of validation images."""
     if isinstance(size, bool) or not isinstance(size, (int, float)):
         raise RecipeError(
-            f"Expected `data.validation` to be a count (e.g. 1000) or a fraction (e.g. 0.1). Received: {size!r}"
+            _(
+                "Expected `data.validation` to be a count (e.g. 1000) or a fraction (e.g. 0.1). Received: {value!r}"
+            ).format(value=size)
         )
     if isinstance(size, float) and size < 1:
         count = int(round(size * total))
@@ -28,8 +31,10 @@ def validation_count(size: int | float, total: int) -> int:
         count = -1  # 1.5 images: neither a count nor a fraction
     if not 1 <= count < total:
         raise RecipeError(
-            f"Expected `data.validation` to leave both splits non-empty: a count from 1 to "
-            f"{total - 1} or a fraction between 0 and 1. Received: {size!r} of {total} images."
+            _(
+                "Expected `data.validation` to leave both splits non-empty: a count from 1 to {last} or a fraction "
+                "between 0 and 1. Received: {value!r} of {total} images."
+            ).format(last=total - 1, value=size, total=total)
         )
     return count
 
@@ -39,7 +44,11 @@ def validation_indices(
 ) -> np.ndarray:
     """Indices (sorted) of the images held out for validation."""
     if strategy not in STRATEGIES:
-        raise RecipeError(f"Expected `data.split` to be one of {', '.join(STRATEGIES)}. Received: {strategy!r}")
+        raise RecipeError(
+            _("Expected `data.split` to be one of {choices}. Received: {value!r}").format(
+                choices=", ".join(STRATEGIES), value=strategy
+            )
+        )
     total = len(labels)
     count = validation_count(size, total)
     if strategy == "first":

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 
 from provador.errors import StorageError
+from provador.i18n import N_, _
 
 JOURNAL_FILE = "journal.log"
 DEFAULT_HEARTBEAT = 60  # seconds a silent worker (killed, machine lost) is given before its trial is failed
@@ -21,8 +22,10 @@ def storage_url(storage: str) -> str:
     """SQLAlchemy's URL for a `postgresql://` address, on psycopg 3."""
     if not re.match(r"postgres(ql)?(\+psycopg)?://", storage):
         raise StorageError(
-            "Expected --storage to be a PostgreSQL URL such as postgresql://user@host/database "
-            f"(or no --storage, for the embedded journal file in the study folder). Received: {storage!r}"
+            _(
+                "Expected --storage to be a PostgreSQL URL such as postgresql://user@host/database (or no --storage, "
+                "for the embedded journal file in the study folder). Received: {value!r}"
+            ).format(value=storage)
         )
     return re.sub(r"^postgres(ql)?(\+psycopg)?://", "postgresql+psycopg://", storage)
 
@@ -30,7 +33,7 @@ def storage_url(storage: str) -> str:
 def masked(storage: str | None) -> str:
     """The storage URL without its password, fit to print and to write in study.json."""
     if storage is None:
-        return "embedded journal file"
+        return N_("embedded journal file")  # data (study.json); translated where printed
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", storage)
 
 
@@ -46,7 +49,7 @@ def open_storage(storage: str | None, folder: Path, heartbeat: int = DEFAULT_HEA
         import psycopg  # noqa: F401
     except ImportError:
         raise StorageError(
-            "--storage postgresql://… needs the PostgreSQL driver psycopg 3: pip install 'provador[postgres]'."
+            _("--storage postgresql://… needs the PostgreSQL driver psycopg 3: pip install 'provador[postgres]'.")
         ) from None
     import sqlalchemy.exc
 
@@ -66,7 +69,9 @@ def open_storage(storage: str | None, folder: Path, heartbeat: int = DEFAULT_HEA
             # Two workers creating Optuna's tables at the same moment: the loser tries again.
             time.sleep(random.uniform(0.2, 1.0) * (attempt + 1))
     raise StorageError(
-        f"Could not set up Optuna's tables in {masked(storage)}: five tries collided with other workers."
+        _("Could not set up Optuna's tables in {storage}: five tries collided with other workers.").format(
+            storage=masked(storage)
+        )
     )
 
 
@@ -75,9 +80,14 @@ def _unreachable(storage: str, exc: Exception) -> str:
 
     url = make_url(storage_url(storage))
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    where = (url.host or _("the local socket")) + (f":{url.port}" if url.port else "")
     return (
-        f"Cannot reach the PostgreSQL database `{url.database}` on {url.host or 'the local socket'}"
-        f"{f':{url.port}' if url.port else ''} as user `{url.username}`: {reason}\n"
-        "Check that the server runs and accepts connections from this machine, that the database "
-        "exists (createdb NAME) and that the user may log in (a password goes in the URL or in ~/.pgpass)."
+        _("Cannot reach the PostgreSQL database `{database}` on {where} as user `{user}`: {reason}").format(
+            database=url.database, where=where, user=url.username, reason=reason
+        )
+        + "\n"
+        + _(
+            "Check that the server runs and accepts connections from this machine, that the database exists "
+            "(createdb NAME) and that the user may log in (a password goes in the URL or in ~/.pgpass)."
+        )
     )

@@ -26,18 +26,20 @@ from optuna.trial import TrialState
 
 from provador import _files, plots, report
 from provador.errors import StorageError, StudyError
+from provador.i18n import N_, _, number
 from provador.recipes import Recipe, validate
 from provador.storage import masked, open_storage
 
 STUDY_FILE, SUMMARY_FILE, TRIALS_FILE, BEST_FILE = "study.json", "summary.json", "trials.csv", "best.toml"
 TRIALS_DIR, REPORT_FILE = "trials", "report.html"
 PICTURES = {
-    "history.png": "Search history: each trial's validation accuracy and the best so far",
-    "importance.png": "Which parameters mattered",
-    "slices.png": "Validation accuracy against each parameter",
+    "history.png": N_("Search history: each trial's validation accuracy and the best so far"),
+    "importance.png": N_("Which parameters mattered"),
+    "slices.png": N_("Validation accuracy against each parameter"),
 }
-STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-          TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}  # fmt: skip
+# Trial states as trials.csv and summary.json name them (marked: the summaries print them translated).
+STATES = {TrialState.COMPLETE: N_("complete"), TrialState.PRUNED: N_("pruned"), TrialState.FAIL: N_("failed"),
+          TrialState.RUNNING: N_("running"), TrialState.WAITING: N_("waiting")}  # fmt: skip
 
 
 @dataclass
@@ -183,28 +185,36 @@ def draw_pictures(study: optuna.Study, folder: Path) -> list[Path]:
 def write_report(study: optuna.Study, folder: Path, summary: StudySummary) -> Path:
     """report.html: the best trial, its recipe, the pictures and every trial, in one file."""
     e = html.escape
-    counts = ", ".join(f"{n} {state}" for state, n in summary.trials.items() if n)
-    parts = [f"<h1>provador study <code>{e(summary.study)}</code></h1>",
-             f"<p class=lead>Space <b>{e(summary.space)}</b> on recipe <b>{e(summary.recipe)}</b>; trials: {e(counts)}; "
-             f"storage: {e(summary.storage)}.</p>"]  # fmt: skip
+    counts = ", ".join(f"{n} {_(state)}" for state, n in summary.trials.items() if n)
+    parts = [
+        "<h1>" + _("provador study {name}").format(name=f"<code>{e(summary.study)}</code>") + "</h1>",
+        "<p class=lead>" + _("Space {space} on recipe {recipe}; trials: {counts}; storage: {storage}.").format(
+            space=f"<b>{e(summary.space)}</b>", recipe=f"<b>{e(summary.recipe)}</b>", counts=e(counts),
+            storage=e(_(summary.storage)),
+        ) + "</p>",
+    ]  # fmt: skip
     if summary.best:
         b = summary.best
-        parts.append(
-            f"<p class=headline>Best: trial {b['trial']}, validation accuracy <b>{b['val_accuracy']:.4f}</b>. "
-            "The test set was not loaded during the search: retrain the winner and test it once with "
-            f"<code>provador train --recipe {e(str(summary.best_recipe))}</code>.</p>"
-        )
+        parts.append("<p class=headline>" + _(
+            "Best: trial {trial}, validation accuracy {accuracy}. The test set was not loaded during the search: "
+            "retrain the winner and test it once with {command}."
+        ).format(
+            trial=b["trial"], accuracy=f"<b>{number(b['val_accuracy'])}</b>",
+            command=f"<code>provador train --recipe {e(str(summary.best_recipe))}</code>",
+        ) + "</p>")  # fmt: skip
         rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))}</td></tr>" for k, v in b["overrides"].items())
-        parts.append(report.section("Best parameters", f"<table><tr><th>key</th><th>value</th></tr>{rows}</table>"))
+        key, value = e(_("key")), e(_("value"))
+        head = f"<tr><th>{key}</th><th>{value}</th></tr>"
+        parts.append(report.section(_("Best parameters"), f"<table>{head}{rows}</table>"))
         parts.append(report.section("best.toml", f"<pre>{e(Path(summary.best_recipe).read_text())}</pre>"))
     for name, alt in PICTURES.items():
-        parts.append(report.section(alt, report.embedded_png(folder / name, alt)))
-    parts.append(report.section("Trials", _trials_table(folder / TRIALS_FILE),
-                                "Sorted by validation accuracy; pruned trials show their last report."))  # fmt: skip
+        parts.append(report.section(_(alt), report.embedded_png(folder / name, _(alt))))
+    parts.append(report.section(_("Trials"), _trials_table(folder / TRIALS_FILE),
+                                _("Sorted by validation accuracy; pruned trials show their last report.")))  # fmt: skip
     space_text = study.user_attrs.get("space_text", "")
     if space_text:
-        parts.append(report.section("Search space", f"<pre>{e(space_text)}</pre>"))
-    page = report.html_page(f"provador · study {summary.study}", "\n".join(parts))
+        parts.append(report.section(_("Search space"), f"<pre>{e(space_text)}</pre>"))
+    page = report.html_page(_("provador · study {name}").format(name=summary.study), "\n".join(parts))
     return _files.write_text(folder / REPORT_FILE, page)
 
 
@@ -224,21 +234,25 @@ def load(name: str, studies_dir: str | Path = "studies", storage: str | None = N
     if not info_path.is_file() and storage is None:
         known = ", ".join(sorted(p.name for p in Path(studies_dir).glob("*") if (p / STUDY_FILE).is_file()))
         raise StudyError(
-            f"No study `{name}` in {studies_dir}/ (expected {info_path}). "
-            + (f"Studies there: {known}." if known else "Run `provador tune` to make one.")
-        )
+            _("No study `{name}` in {folder}/ (expected {path}).").format(name=name, folder=studies_dir, path=info_path)
+            + " " + (_("Studies there: {names}.").format(names=known) if known else _("Run `provador tune` to make one."))
+        )  # fmt: skip
     recorded = json.loads(info_path.read_text()).get("storage") if info_path.is_file() else None
     if storage is None and recorded and recorded != masked(None):
         if "***" in recorded:
             raise StorageError(
-                f"Study `{name}` lives in {recorded}, whose password is not kept: pass --storage with the full URL."
+                _(
+                    "Study `{name}` lives in {storage}, whose password is not kept: pass --storage with the full URL."
+                ).format(name=name, storage=recorded)
             )
         storage = recorded
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(storage, folder))
     except KeyError:
-        raise StudyError(f"Study `{name}` is not in {masked(storage)}.") from None
+        raise StudyError(
+            _("Study `{name}` is not in {storage}.").format(name=name, storage=_(masked(storage)))
+        ) from None
     return study, folder
 
 
@@ -281,19 +295,20 @@ def list_studies(studies_dir: str | Path = "studies") -> list[dict]:
 
 
 def format_summary(summary: StudySummary) -> str:
-    counts = ", ".join(f"{n} {state}" for state, n in summary.trials.items() if n) or "no trials"
-    lines = [f"\nStudy `{summary.study}`: {counts}."]
+    counts = ", ".join(f"{n} {_(state)}" for state, n in summary.trials.items() if n) or _("no trials")
+    lines = ["\n" + _("Study `{study}`: {counts}.").format(study=summary.study, counts=counts)]
     if not summary.best:
-        lines.append("No trial has completed yet: give the search more time (--timeout) or more trials, "
-                     "then run the same command again to resume it.")  # fmt: skip
+        lines.append(_("No trial has completed yet: give the search more time (--timeout) or more trials, "
+                       "then run the same command again to resume it."))  # fmt: skip
     else:
         b = summary.best
-        lines.append(f"Best: trial {b['trial']}, validation accuracy {b['val_accuracy']:.4f}")
+        lines.append(_("Best: trial {trial}, validation accuracy {accuracy}").format(
+            trial=b["trial"], accuracy=number(b["val_accuracy"])))  # fmt: skip
         lines += [f"  {key} = {json.dumps(value)}" for key, value in b["overrides"].items()]
-        lines.append(f"Best recipe: {summary.best_recipe}  (retrain and test once: provador train --recipe "
-                     f"{summary.best_recipe}, or tune --final)")  # fmt: skip
+        lines.append(_("Best recipe: {path}  (retrain and test once: provador train --recipe {path}, or tune --final)")
+                     .format(path=summary.best_recipe))  # fmt: skip
     if summary.report:
-        lines.append(f"Report: {summary.report}")
+        lines.append(_("Report: {path}").format(path=summary.report))
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from provador.callbacks import HistoryRecorder
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, TrainingDiverged
 from provador.evaluation import analyse, calibration_on, predict_probabilities
+from provador.i18n import _, class_name, number
 from provador.models import build_model, mirrors_at_inference, prepare_backend_for
 from provador.recipes import Recipe, load_recipe
 from provador.timing import TimeToAccuracy
@@ -107,8 +108,10 @@ def train(
     check_fits(recipe, dataset)
     run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
     say = (lambda *a: None) if quiet else print
-    say(f"Training `{recipe.name}` ({recipe.model.architecture}) on {len(dataset.x_train):,} images, "
-        f"validating on {len(dataset.x_valid):,}; backend {backend_name()}; run {run.path}")  # fmt: skip
+    say(_("Training `{recipe}` ({model}) on {train} images, validating on {valid}; backend {backend}; run {run}").format(
+        recipe=recipe.name, model=recipe.model.architecture, train=number(len(dataset.x_train), 0),
+        valid=number(len(dataset.x_valid), 0), backend=backend_name(), run=run.path,
+    ))  # fmt: skip
     try:
         _train_into(run, recipe, dataset, quiet, say)
     except KeyboardInterrupt:
@@ -135,8 +138,9 @@ class Fitted:
 def check_fits(recipe: Recipe, dataset: Dataset) -> None:
     if recipe.training.batch_size > len(dataset.x_train):
         raise RecipeError(
-            f"Expected `training.batch_size` to be at most the number of training images "
-            f"({len(dataset.x_train)}). Received: {recipe.training.batch_size}"
+            _(
+                "Expected `training.batch_size` to be at most the number of training images ({count}). Received: {value}"
+            ).format(count=len(dataset.x_train), value=recipe.training.batch_size)
         )
 
 
@@ -163,10 +167,12 @@ def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), verbose: 
     seconds = time.perf_counter() - started
     if recorder.diverged_at is not None:
         raise TrainingDiverged(
-            f"Training diverged: the loss became NaN or infinite at epoch {recorder.diverged_at}. "
-            f"Try a lower learning rate (now {recipe.training.learning_rate}), "
-            f"e.g. --set training.learning_rate={recipe.training.learning_rate / 10:g}."
-        )
+            _("Training diverged: the loss became NaN or infinite at epoch {epoch}. Try a lower learning rate "
+              "(now {rate}), e.g. --set training.learning_rate={lower}.").format(
+                epoch=recorder.diverged_at, rate=recipe.training.learning_rate,
+                lower=f"{recipe.training.learning_rate / 10:g}",
+            )
+        )  # fmt: skip
     return Fitted(model, recorder, time_to, seconds)
 
 
@@ -214,11 +220,13 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     runs.mark_latest(run)
 
     first = np.argmax(probabilities[:5], axis=-1)
-    say(f"\nTest accuracy: {test['accuracy']:.4f}   test loss: {test['loss']:.4f}")
-    say(f"Training time: {fit_seconds:.1f} s ({fit_seconds / epochs_run:.2f} s per epoch)")
-    say("First five test images: " + ", ".join(dataset.class_names[i] for i in first))
-    say(f"Report: {report_path}")
-    say(f"Run saved in {run.path}")
+    say("\n" + _("Test accuracy: {accuracy}   test loss: {loss}").format(
+        accuracy=number(test["accuracy"]), loss=number(test["loss"])))  # fmt: skip
+    say(_("Training time: {seconds} s ({per_epoch} s per epoch)").format(
+        seconds=number(fit_seconds, 1), per_epoch=number(fit_seconds / epochs_run, 2)))  # fmt: skip
+    say(_("First five test images: {names}").format(names=", ".join(class_name(dataset.class_names[i]) for i in first)))
+    say(_("Report: {path}").format(path=report_path))
+    say(_("Run saved in {path}").format(path=run.path))
 
 
 __all__ = ["train", "fit", "check_fits", "resolve_recipe", "build_for"]

@@ -30,6 +30,7 @@ from provador import _files, runs, studies
 from provador._keras import backend_name, backend_versions, keras
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, StudyError, TrainingDiverged
+from provador.i18n import _, number
 from provador.recipes import Recipe
 from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
@@ -72,8 +73,10 @@ def parse_duration(text: str | float | int, option: str = "--timeout") -> float:
     match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
     if not text.strip() or not match:
         raise StudyError(
-            f"Expected {option} to be a duration such as 90s, 15m, 2h or 1h30m (a bare number is seconds). "
-            f"Received: {text!r}"
+            _(
+                "Expected {option} to be a duration such as 90s, 15m, 2h or 1h30m (a bare number is seconds). "
+                "Received: {value!r}"
+            ).format(option=option, value=text)
         )
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
@@ -81,9 +84,15 @@ def parse_duration(text: str | float | int, option: str = "--timeout") -> float:
 
 def _check_budget(trials: int | None, timeout: float | None) -> None:
     if trials is not None and trials < 1:
-        raise StudyError(f"Expected --trials to be a positive number of trials. Received: {trials}")
+        raise StudyError(
+            _("Expected --trials to be a positive number of trials. Received: {value}").format(value=trials)
+        )
     if timeout is not None and timeout <= 0:
-        raise StudyError(f"Expected --timeout to be a positive duration (e.g. 15m). Received: {timeout:g} seconds")
+        raise StudyError(
+            _("Expected --timeout to be a positive duration (e.g. 15m). Received: {value} seconds").format(
+                value=f"{timeout:g}"
+            )
+        )
 
 
 def format_seconds(seconds: float) -> str:
@@ -128,11 +137,14 @@ def open_study(job: _Job, resume: bool = False, storage=None) -> optuna.Study:
         return study
     changed = [key for key, value in wanted.items() if attrs.get(key) != value]
     if changed and not resume:
+        what = {"space": _("space"), "recipe": _("recipe")}
         raise StudyError(
-            f"Study `{job.study}` already exists with another {' and '.join(changed)} "
-            f"(space `{attrs['space'].get('name')}`, recipe `{attrs['recipe'].get('name')}`). "
-            "Pick a new --study name, or pass --resume to go on with this study under the new settings."
-        )
+            _("Study `{study}` already exists with another {what} (space `{space}`, recipe `{recipe}`). Pick a new "
+              "--study name, or pass --resume to go on with this study under the new settings.").format(
+                study=job.study, what=_(" and ").join(what[c] for c in changed),
+                space=attrs["space"].get("name"), recipe=attrs["recipe"].get("name"),
+            )
+        )  # fmt: skip
     if changed:
         _check_compatible(study, job.space)
         for key, value in wanted.items():
@@ -153,8 +165,10 @@ def _check_compatible(study: optuna.Study, space: SearchSpace) -> None:
                     optuna.distributions.check_distribution_compatibility(old, new)
             except ValueError as exc:
                 raise StudyError(
-                    f"In study `{study.study_name}`, `{name}` is searched differently from its earlier trials "
-                    f"({exc.args[0].rstrip('.').lower()}): one study cannot mix them. Pick a new --study name."
+                    _(
+                        "In study `{study}`, `{name}` is searched differently from its earlier trials ({reason}): one "
+                        "study cannot mix them. Pick a new --study name."
+                    ).format(study=study.study_name, name=name, reason=exc.args[0].rstrip(".").lower())
                 ) from None
 
 
@@ -180,7 +194,7 @@ def fail_dead_local_trials(study: optuna.Study) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get("worker", ""))
-        worker_host, _, pid = owner.rpartition(":")
+        worker_host, _sep, pid = owner.rpartition(":")
         if worker_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
         with contextlib.suppress(Exception):  # another worker may have just done the same
@@ -335,16 +349,14 @@ def _short(value: Any) -> str:
 
 def trial_line(study: optuna.Study, trial, job: _Job) -> str:
     """One line per finished trial: number, outcome, score, best so far, parameters, time used."""
-    state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}.get(
-        trial.state, trial.state.name.lower()
-    )
+    state = _(studies.STATES.get(trial.state, trial.state.name.lower()))
     score = trial.value if trial.value is not None else trial.last_step and trial.intermediate_values[trial.last_step]
-    parts = [f"trial {trial.number:>3}", f"{state:<8}"]
-    parts.append(f"val {score:.4f}" if isinstance(score, float) else "val   -   ")
+    parts = [_("trial {number}").format(number=f"{trial.number:>3}"), f"{state:<8}"]
+    parts.append(_("val {accuracy}").format(accuracy=number(score) if isinstance(score, float) else "  -   "))
     best = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if best:
         top = max(best, key=lambda t: t.value)
-        parts.append(f"best {top.value:.4f} (#{top.number})")
+        parts.append(_("best {accuracy} (#{trial})").format(accuracy=number(top.value), trial=top.number))
     seconds = trial.user_attrs.get("seconds") or (
         (trial.datetime_complete - trial.datetime_start).total_seconds()
         if trial.datetime_complete and trial.datetime_start
@@ -353,15 +365,15 @@ def trial_line(study: optuna.Study, trial, job: _Job) -> str:
     parts.append(f"{seconds:5.1f}s")
     used = format_seconds(time.time() - job.started)
     if job.deadline:
-        used += f" of {format_seconds(job.deadline - job.started)}"
+        used += " " + _("of {budget}").format(budget=format_seconds(job.deadline - job.started))
     elif job.target:
-        used += f", {_counted(study)}/{job.target} trials"
+        used += ", " + _("{count}/{target} trials").format(count=_counted(study), target=job.target)
     parts.append(used)
     overrides = trial.user_attrs.get("overrides") or {}
     line = "  ".join(parts) + "  " + " ".join(f"{k.split('.')[-1]}={_short(v)}" for k, v in overrides.items())
     why = trial.user_attrs.get("failure") or trial.user_attrs.get("error")
     if trial.state == TrialState.FAIL and why:
-        line += f"\n      failed: {str(why).splitlines()[0]}"
+        line += "\n      " + _("failed: {reason}").format(reason=str(why).splitlines()[0])
     return line
 
 
@@ -463,21 +475,30 @@ def tune(
     _check_budget(trials, timeout)
     if trial_time is not None and trial_time <= 0:
         raise StudyError(
-            f"Expected --trial-time to be a positive duration (e.g. 15s). Received: {trial_time:g} seconds"
+            _("Expected --trial-time to be a positive duration (e.g. 15s). Received: {value} seconds").format(
+                value=f"{trial_time:g}"
+            )
         )
     if trials is None and timeout is None:
         trials = 20
     if workers < 1:
-        raise StudyError(f"Expected --workers to be a positive number of processes. Received: {workers}")
+        raise StudyError(
+            _("Expected --workers to be a positive number of processes. Received: {value}").format(value=workers)
+        )
     if sampler not in SAMPLERS or pruner not in PRUNERS:
         raise StudyError(
-            f"Expected --sampler in {', '.join(SAMPLERS)} and --pruner in {', '.join(PRUNERS)}. "
-            f"Received: {sampler!r}, {pruner!r}"
+            _("Expected --sampler in {samplers} and --pruner in {pruners}. Received: {sampler!r}, {pruner!r}").format(
+                samplers=", ".join(SAMPLERS), pruners=", ".join(PRUNERS), sampler=sampler, pruner=pruner
+            )
         )
     space.check_against(recipe)
     name = study or (recipe.name if recipe.name == space.name else f"{recipe.name}-{space.name}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise StudyError(f"Expected --study to be a name of letters, digits, '.', '_' or '-'. Received: {name!r}")
+        raise StudyError(
+            _("Expected --study to be a name of letters, digits, '.', '_' or '-'. Received: {value!r}").format(
+                value=name
+            )
+        )
     folder = Path(studies_dir).expanduser() / name
     started = time.time()
     job = _Job(
@@ -494,6 +515,8 @@ def tune(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             opened = open_study(job, resume=resume)  # once, before any worker: Optuna's schema creation races
         _fail_lost_trials(opened, job)
+        if not opened.trials and (start := space.params_of(recipe)) is not None:
+            opened.enqueue_trial(start)  # trial 0 is the recipe itself: the search keeps only what beats it
         # A search in one process, with no other worker on the study, is repeatable: seed it. Not
         # on PostgreSQL, where another machine may start the same command at the same moment.
         alone = workers == 1 and storage is None and not opened.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -501,8 +524,8 @@ def tune(
         studies.write_study_file(job.folder, name, masked(storage), recipe, space, sampler, pruner)
         say(_header(job, dataset, opened, workers))
         if job.target is not None and _counted(opened) >= job.target:
-            say(f"Study `{name}` already has {_counted(opened)} trials (asked for {job.target}): nothing to run. "
-                f"Ask for more with --trials N.")  # fmt: skip
+            say(_("Study `{study}` already has {count} trials (asked for {target}): nothing to run. Ask for more "
+                  "with --trials N.").format(study=name, count=_counted(opened), target=job.target))  # fmt: skip
         elif workers == 1:
             _work(job)
         else:
@@ -512,7 +535,7 @@ def tune(
             studies.write_results(
                 optuna.load_study(study_name=name, storage=open_storage(storage, folder, heartbeat)), folder
             )
-        say(f"\nStopped. The study is saved: run the same command again to resume `{name}`.")
+        say("\n" + _("Stopped. The study is saved: run the same command again to resume `{study}`.").format(study=name))
         raise
     finally:
         optuna.logging.set_verbosity(previous)
@@ -522,7 +545,7 @@ def tune(
     if final and summary.best_recipe is not None:
         from provador.training import train
 
-        say(f"\nRetraining the winner ({summary.best_recipe}) and testing it once:")
+        say("\n" + _("Retraining the winner ({path}) and testing it once:").format(path=summary.best_recipe))
         run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet)
         summary = studies.record_final(summary, run)
     return summary
@@ -531,27 +554,48 @@ def tune(
 def _header(job: _Job, dataset: Dataset, study: optuna.Study, workers: int) -> str:
     budget = []
     if job.target is not None:
-        budget.append(f"{job.target} trials")
+        budget.append(_("{count} trials").format(count=job.target))
     if job.deadline is not None:
-        budget.append(f"{format_seconds(job.deadline - job.started)}")
-    per_trial = f", at most {job.trial_time:g} s of training per trial" if job.trial_time else ""
+        budget.append(format_seconds(job.deadline - job.started))
+    per_trial = (
+        _(", at most {seconds} s of training per trial").format(seconds=f"{job.trial_time:g}") if job.trial_time else ""
+    )
     lines = [
-        f"Study `{job.study}`: space `{job.space.name}` on recipe `{job.recipe.name}` ({job.recipe.model.architecture}),"
-        f" {' or '.join(budget)}{per_trial}; sampler {job.sampler}, pruner {job.pruner}; {workers} worker(s); "
-        f"storage: {masked(job.storage)}",
-        f"Scoring on {len(dataset.x_valid):,} validation images ({job.recipe.data.split}); "
-        f"training on {len(dataset.x_train):,}. The test set is not loaded.",
+        _(
+            "Study `{study}`: space `{space}` on recipe `{recipe}` ({model}), {budget}{per_trial}; sampler {sampler}, "
+            "pruner {pruner}; {workers} worker(s); storage: {storage}"
+        ).format(
+            study=job.study,
+            space=job.space.name,
+            recipe=job.recipe.name,
+            model=job.recipe.model.architecture,
+            budget=_(" or ").join(budget),
+            per_trial=per_trial,
+            sampler=job.sampler,
+            pruner=job.pruner,
+            workers=workers,
+            storage=_(masked(job.storage)),
+        ),
+        _("Scoring on {valid} validation images ({split}); training on {train}. The test set is not loaded.").format(
+            valid=number(len(dataset.x_valid), 0), split=job.recipe.data.split, train=number(len(dataset.x_train), 0)
+        ),
     ]
     if study.trials:
         lines.append(
-            f"Resuming: {len(study.trials)} trials on record, {_counted(study)} of them count toward the budget."
+            _("Resuming: {count} trials on record, {counted} of them count toward the budget.").format(
+                count=len(study.trials), counted=_counted(study)
+            )
         )
     if len(dataset.x_valid) < SMALL_VALIDATION:
         lines.append(
-            f"Note: {len(dataset.x_valid):,} validation images are few to rank trials (accuracy's standard error "
-            f"≈ {math.sqrt(0.9 * 0.1 / len(dataset.x_valid)):.3f}); the mlp-fast and cnn recipes hold out 5,000, stratified."
+            _(
+                "Note: {valid} validation images are few to rank trials (accuracy's standard error ≈ {error}); the "
+                "mlp-fast and cnn recipes hold out 5,000, stratified."
+            ).format(
+                valid=number(len(dataset.x_valid), 0), error=number(math.sqrt(0.9 * 0.1 / len(dataset.x_valid)), 3)
+            )
         )
-    lines.append(f"Results: {job.folder}")
+    lines.append(_("Results: {path}").format(path=job.folder))  # fmt: skip
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 
 from provador.errors import ModelError
+from provador.i18n import _
 
 
 class ModelParams(BaseModel):
@@ -52,5 +53,7 @@ def get_architecture(name: str) -> Architecture:
         return _REGISTRY[name]
     except KeyError:
         raise ModelError(
-            f"Expected `model.architecture` to be one of {', '.join(list_models())}. Received: {name!r}"
+            _("Expected `model.architecture` to be one of {names}. Received: {value!r}").format(
+                names=", ".join(list_models()), value=name
+            )
         ) from None

@@ -17,6 +17,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from provador.errors import ModelError, RecipeError
+from provador.i18n import _
 
 
 class _Section(BaseModel):
@@ -103,8 +104,9 @@ def _assign(data: dict, dotted: str, value: Any) -> None:
     for section in sections:
         if not isinstance(node.get(section), dict):
             raise RecipeError(
-                f"Unknown recipe section `{section}` in `{dotted}`. "
-                f"Known sections: {', '.join(k for k, v in data.items() if isinstance(v, dict))}."
+                _("Unknown recipe section `{section}` in `{key}`. Known sections: {known}.").format(
+                    section=section, key=dotted, known=", ".join(k for k, v in data.items() if isinstance(v, dict))
+                )
             )
         node = node[section]
     node[key] = value
@@ -119,7 +121,7 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def describe_validation_error(exc: ValidationError, prefix: str = "", schema=None) -> str:
+def describe_validation_error(exc: ValidationError, prefix: str = "", schema=None, kind: str = "recipe") -> str:
     """Turn Pydantic's errors into messages that name the key and the allowed values."""
     lines = []
     for err in exc.errors():
@@ -129,16 +131,26 @@ def describe_validation_error(exc: ValidationError, prefix: str = "", schema=Non
             known = _known_keys(schema, loc) if schema else []
             hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
             lines.append(
-                f"Unknown recipe key `{key}`."
-                + (f" Did you mean `{'.'.join(map(str, loc[:-1] + (hint[0],)))}`?" if hint else "")
-                + (f" Known keys here: {', '.join(known)}." if known else "")
+                (_("Unknown space key `{key}`.") if kind == "space" else _("Unknown recipe key `{key}`.")).format(
+                    key=key
+                )
+                + (
+                    " " + _("Did you mean `{word}`?").format(word=".".join(map(str, loc[:-1] + (hint[0],))))
+                    if hint
+                    else ""
+                )
+                + (" " + _("Known keys here: {keys}.").format(keys=", ".join(known)) if known else "")
             )
         elif err["type"] == "value_error" and not loc:
             lines.append(err["msg"].removeprefix("Value error, "))
         else:
             message = err["msg"].removeprefix("Value error, ")
             message = message[0].lower() + message[1:]
-            lines.append(f"Invalid `{key}`: {message}. Received: {err.get('input')!r}")
+            lines.append(
+                _("Invalid `{key}`: {message}. Received: {value!r}").format(
+                    key=key, message=message, value=err.get("input")
+                )
+            )
     return "\n".join(lines)
 
 
@@ -146,7 +158,9 @@ def validate(data: dict, origin: str = "recipe") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise RecipeError(f"Invalid recipe ({origin}):\n" + describe_validation_error(exc, schema=Recipe)) from None
+        raise RecipeError(
+            _("Invalid recipe ({origin}):").format(origin=origin) + "\n" + describe_validation_error(exc, schema=Recipe)
+        ) from None
 
 
 def list_recipes() -> list[str]:
@@ -159,7 +173,7 @@ def load_recipe(name_or_path: str | Path = "seed") -> Recipe:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{origin} is not valid TOML: {exc}.") from None
+        raise RecipeError(_("{origin} is not valid TOML: {reason}.").format(origin=origin, reason=exc)) from None
     if "name" not in data:
         data["name"] = Path(origin).stem
     return validate(data, origin=origin)
@@ -172,8 +186,9 @@ def _read_recipe_text(name_or_path: str) -> tuple[str, str]:
     if path.is_file():
         return path.read_text(), str(path)
     raise RecipeError(
-        f"Unknown recipe {name_or_path!r}: expected one of the shipped recipes "
-        f"({', '.join(list_recipes())}) or the path of a .toml file."
+        _("Unknown recipe {name!r}: expected one of the shipped recipes ({names}) or the path of a .toml file.").format(
+            name=name_or_path, names=", ".join(list_recipes())
+        )
     )
 
 
@@ -181,7 +196,9 @@ def parse_override(assignment: str) -> tuple[str, Any]:
     """Parse `key=value` from --set; the value is TOML (`[512, 256]`, `0.1`, `true`) or a bare word."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
-        raise RecipeError(f"Expected --set KEY=VALUE, e.g. --set training.epochs=5. Received: {assignment!r}")
+        raise RecipeError(
+            _("Expected --set KEY=VALUE, e.g. --set training.epochs=5. Received: {value!r}").format(value=assignment)
+        )
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:

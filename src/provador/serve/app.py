@@ -17,16 +17,19 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from provador import __version__, photos, runs
 from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
+from provador.i18n import _, class_name, language_of
 from provador.inference import NO_GARMENT, Predictor
 from provador.serve.batching import DynamicBatcher
 from provador.serve.fastpath import PredictFastPath
-from provador.serve.http import ApiError, read_limited
+from provador.serve.http import TOO_MANY, ApiError, read_limited
+from provador.serve.language import COOKIE, RequestLanguage
+from provador.serve.page import render as render_page
 from provador.serve.uploads import MalformedForm, file_parts
 
 STATIC = Path(__file__).parent / "static"
@@ -76,11 +79,15 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": f"Invalid request: {problems}.", "status": 422}, status_code=422)
+        message = _("Invalid request: {problems}.").format(problems=problems)
+        return JSONResponse({"error": message, "status": 422}, status_code=422)
 
     @app.get("/", include_in_schema=False)
-    def page():
-        return FileResponse(STATIC / "index.html")
+    def page(lang: str | None = None):
+        response = HTMLResponse(render_page(state["predictor"].class_names_))
+        if language_of(lang):  # the switch's choice, remembered (app.js sets the same cookie)
+            response.set_cookie(COOKIE, language_of(lang), max_age=365 * 24 * 3600, samesite="lax")
+        return response
 
     @app.get("/healthz", summary="Liveness: 200 once the model is loaded")
     def healthz():
@@ -89,7 +96,9 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
     @app.get("/v1/model", summary="The served model: recipe, classes, test metrics, versions")
     def model_info():
         batcher = state["batcher"]
-        return {**state["info"], "batching": {"batches": batcher.batches, "images": batcher.images}}
+        localized = {name: class_name(name) for name in state["info"]["classes"]}
+        return {**state["info"], "classes_localized": localized,
+                "batching": {"batches": batcher.batches, "images": batcher.images}}  # fmt: skip
 
     @app.post(
         "/v1/predict",
@@ -126,14 +135,19 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         elif content_type.startswith("application/json"):
             names, images, reasons = _images_from_json(body, predictor, limits)
         else:
-            raise ApiError(415, f"Expected multipart/form-data (image files in `file` fields) or application/json "
-                                f"(`{{\"images\": [...]}}`). Received content type {content_type or 'none'!r}.")  # fmt: skip
+            raise ApiError(415, _("Expected multipart/form-data (image files in `file` fields) or application/json "
+                                  "(`{example}`). Received content type {received!r}.").format(
+                example='{"images": [...]}', received=content_type or "none"))  # fmt: skip
         probabilities = await state["batcher"].predict(images)
         answers = []
         for name, pixels, row, reason in zip(names, images, probabilities, reasons):
             answer = predictor.prediction_from(row, name, reason=reason).to_dict()
             answer["top"] = answer["top"][:top_k]
             answer.pop("true_label")
+            # The request's language, in fields of their own: `label` and the rest stay canonical.
+            answer["label_localized"] = class_name(answer["label"])
+            why = answer["low_confidence_reason"]
+            answer["low_confidence_reason_localized"] = _(why) if why else None
             if include_input:
                 answer["input_png"] = base64.b64encode(photos.to_png(pixels)).decode("ascii")
             answers.append(answer)
@@ -142,6 +156,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
     # Requests with the default parameters (nearly all) skip FastAPI's routing and dependency
     # machinery, which cost as much CPU as the prediction itself (bench/README.md).
     app.add_middleware(PredictFastPath, answer=answer_predict, max_body=limits.max_upload_bytes)
+    app.add_middleware(RequestLanguage)  # added last: outermost, so the lean path answers in the language too
 
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():
@@ -151,7 +166,9 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
             try:
                 dataset = dataset_for(run.recipe, data_dir, progress=False)
             except ProvadorError as exc:
-                raise ApiError(503, f"The test images are not available on this server: {exc}") from None
+                raise ApiError(
+                    503, _("The test images are not available on this server: {reason}").format(reason=exc)
+                ) from None
             state["test"] = (dataset.x_test, dataset.y_test, dataset.class_names)
         images, labels, names = state["test"]
         index = int(np.random.default_rng().integers(len(images)))
@@ -186,11 +203,11 @@ async def _images_from_form(content_type: str, body: bytes, predictor: Predictor
         # Room for one file too many (answered 413 below) and a few other fields.
         uploads = file_parts(body, content_type, "file", max_parts=limits.max_images + 16)
     except MalformedForm as exc:
-        raise ApiError(400, f"Could not parse the multipart form: {exc}.") from None
+        raise ApiError(400, _("Could not parse the multipart form: {reason}.").format(reason=exc)) from None
     if not uploads:
-        raise ApiError(400, "Expected at least one image file in a form field named `file`.")
+        raise ApiError(400, _("Expected at least one image file in a form field named `file`."))
     if len(uploads) > limits.max_images:
-        raise ApiError(413, f"Too many images: {len(uploads)} sent, at most {limits.max_images} per request.")
+        raise ApiError(413, _(TOO_MANY).format(count=len(uploads), limit=limits.max_images))
     names, images, reasons = [], [], []
     for upload in uploads:
         data = upload.data
@@ -212,23 +229,25 @@ async def _images_from_form(content_type: str, body: bytes, predictor: Predictor
 
 def _images_from_json(body: bytes, predictor: Predictor, limits: Limits):
     height, width = predictor.input_shape_
-    expected = f'Expected JSON {{"images": [...]}} with a list of {height}×{width} arrays of integers 0-255'
+    expected = _("Expected JSON {example} with a list of {height}×{width} arrays of integers 0-255").format(
+        example='{"images": [...]}', height=height, width=width
+    )
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, f"{expected}; the body is not valid JSON.") from None
+        raise ApiError(400, expected + _("; the body is not valid JSON.")) from None
     raw = payload.get("images") if isinstance(payload, dict) else None
     if not isinstance(raw, list) or not raw:
-        raise ApiError(422, f"{expected}; received no `images` list.")
+        raise ApiError(422, expected + _("; received no `images` list."))
     if len(raw) > limits.max_images:
-        raise ApiError(413, f"Too many images: {len(raw)} sent, at most {limits.max_images} per request.")
+        raise ApiError(413, _(TOO_MANY).format(count=len(raw), limit=limits.max_images))
     try:
         array = np.asarray(raw)
     except ValueError:
-        raise ApiError(422, f"{expected}; the arrays have uneven shapes.") from None
+        raise ApiError(422, expected + _("; the arrays have uneven shapes.")) from None
     if array.shape[1:] != (height, width):
-        raise ApiError(422, f"{expected}; received shape {list(array.shape)}.")
+        raise ApiError(422, expected + _("; received shape {shape}.").format(shape=list(array.shape)))
     if array.dtype.kind not in "iu" or array.min() < 0 or array.max() > 255:
-        kind = "non-integer values" if array.dtype.kind not in "iu" else "values outside 0-255"
-        raise ApiError(422, f"{expected}; received {kind} (dtype {array.dtype}).")
+        kind = _("non-integer values") if array.dtype.kind not in "iu" else _("values outside 0-255")
+        raise ApiError(422, expected + _("; received {kind} (dtype {dtype}).").format(kind=kind, dtype=array.dtype))
     return [f"images[{i}]" for i in range(len(array))], array.astype(np.uint8), [None] * len(array)

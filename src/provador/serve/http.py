@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
+from provador.i18n import N_, _
+
+TOO_MANY = N_("Too many images: {count} sent, at most {limit} per request.")
+
 
 class ApiError(Exception):
     """A 4xx answer: `status` and a message saying what was expected."""
@@ -25,13 +29,14 @@ def json_bytes(content) -> bytes:
 async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
     """The request body, refusing more than `limit` bytes before reading them all."""
     if declared_length and declared_length.isdigit() and int(declared_length) > limit:
-        raise ApiError(413, f"The upload is {int(declared_length) / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
+        raise ApiError(413, _("The upload is {size} MB; the limit is {limit} MB.").format(
+            size=f"{int(declared_length) / 1e6:.1f}", limit=f"{limit / 1e6:.0f}"))  # fmt: skip
     parts, size = [], 0
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"The upload is over the {limit / 1e6:.0f} MB limit.")
+            raise ApiError(413, _("The upload is over the {limit} MB limit.").format(limit=f"{limit / 1e6:.0f}"))
         parts.append(chunk)
     if not size:
-        raise ApiError(400, "The request body is empty: expected image files in `file` fields, or JSON images.")
+        raise ApiError(400, _("The request body is empty: expected image files in `file` fields, or JSON images."))
     return b"".join(parts)

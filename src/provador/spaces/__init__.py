@@ -28,11 +28,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from provador.errors import RecipeError, SpaceError
+from provador.i18n import N_, _
 from provador.recipes import Recipe, describe_validation_error
 
 SECTIONS = ("model", "training", "execution")
 # The validation split and the seed decide what a trial's score means: they stay fixed.
-FIXED_SECTIONS = {"data": "the validation split must be the same for every trial, or their scores cannot be compared"}
+FIXED_SECTIONS = {
+    "data": N_("the validation split must be the same for every trial, or their scores cannot be compared")
+}
 TOP_LEVEL_KEYS = ("name", "description", "recipe")
 
 
@@ -51,11 +54,13 @@ class Range(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Range:
         if self.low > self.high:
-            raise ValueError(f"empty range: low ({self.low}) is above high ({self.high}); swap them")
+            raise ValueError(
+                _("empty range: low ({low}) is above high ({high}); swap them").format(low=self.low, high=self.high)
+            )
         if self.log and self.low <= 0:
-            raise ValueError(f"a log range needs low > 0, received low = {self.low}")
+            raise ValueError(_("a log range needs low > 0, received low = {low}").format(low=self.low))
         if self.log and self.step is not None:
-            raise ValueError("give either log = true or a step, not both")
+            raise ValueError(_("give either log = true or a step, not both"))
         return self
 
     @property
@@ -79,7 +84,7 @@ class Choices(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Choices:
         if len({repr(c) for c in self.choices}) != len(self.choices):
-            raise ValueError(f"choices repeat a value: {self.choices}")
+            raise ValueError(_("choices repeat a value: {choices}").format(choices=self.choices))
         return self
 
     def suggest(self, trial, name: str):
@@ -99,9 +104,9 @@ class Layers(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Layers:
         if not (self.layers.whole and self.width.whole):
-            raise ValueError("`layers` and `width` need whole-number bounds (e.g. low = 1, high = 3)")
+            raise ValueError(_("`layers` and `width` need whole-number bounds (e.g. low = 1, high = 3)"))
         if self.layers.low < 1 or self.width.low < 1:
-            raise ValueError("`layers` and `width` start at 1 or more")
+            raise ValueError(_("`layers` and `width` start at 1 or more"))
         return self
 
     def widths(self, count: int, first: int) -> list[int]:
@@ -139,6 +144,34 @@ class SearchSpace:
         """One trial's values, asked of Optuna's sampler, as recipe overrides."""
         return {key: param.suggest(trial, key) for key, param in self.params.items()}
 
+    def params_of(self, recipe: Recipe) -> dict[str, Any] | None:
+        """The recipe's own values as this space's parameters (the first trial a search runs, so it
+        starts from the recipe and only keeps what beats it); None when they fall outside the space."""
+        from provador.models import validate_params
+
+        data = recipe.model_dump(mode="json")
+        # The architecture's defaults too: a recipe names only the model parameters it changes.
+        data["model"] = validate_params(recipe.model.architecture, recipe.model_params).model_dump(mode="json")
+        params: dict[str, Any] = {}
+        for key, param in self.params.items():
+            section, _sep, name = key.partition(".")
+            value = data.get(section, {}).get(name)
+            if isinstance(param, Layers):
+                if not isinstance(value, list) or not value:
+                    return None
+                params[f"{key}.layers"] = len(value)
+                if param.growth and value != param.widths(len(value), value[0]):
+                    return None
+                widths = (
+                    {f"{key}.width": value[0]}
+                    if param.growth
+                    else {f"{key}.width{i + 1}": w for i, w in enumerate(value)}
+                )
+                params.update(widths)
+            else:
+                params[key] = value
+        return params if all(_inside(self, name, value) for name, value in params.items()) else None
+
     def check_against(self, recipe: Recipe) -> None:
         """Every bound and every choice must make a valid recipe: refuse now, not at trial 17."""
         for key, param in self.params.items():
@@ -148,9 +181,10 @@ class SearchSpace:
                 except RecipeError as exc:
                     detail = str(exc).split("\n", 1)[-1]
                     raise SpaceError(
-                        f"Search space {self.origin}: `{key}` = {value!r} is not accepted by recipe "
-                        f"`{recipe.name}`:\n{detail}\nFix the range or choices of `{key}` in the space."
-                    ) from None
+                        _("Search space {origin}: `{key}` = {value!r} is not accepted by recipe `{recipe}`:").format(
+                            origin=self.origin, key=key, value=value, recipe=recipe.name)
+                        + f"\n{detail}\n" + _("Fix the range or choices of `{key}` in the space.").format(key=key)
+                    ) from None  # fmt: skip
 
     def to_dict(self) -> dict:
         """A plain, comparable form (stored with a study to notice a changed space)."""
@@ -158,6 +192,20 @@ class SearchSpace:
 
     def describe(self) -> list[str]:
         return [f"{key}: {_describe(param)}" for key, param in self.params.items()]
+
+
+def _inside(space: SearchSpace, name: str, value: Any) -> bool:
+    key, _sep, part = name.rpartition(".") if name not in space.params else (name, "", "")
+    param = space.params.get(name) or space.params[key]
+    if isinstance(param, Choices):
+        return value in param.choices
+    bounds = param if isinstance(param, Range) else param.layers if part == "layers" else param.width
+    if value is None or isinstance(value, (bool, str, list)) or not bounds.low <= value <= bounds.high:
+        return False
+    return (
+        bounds.step is None
+        or abs((value - bounds.low) / bounds.step - round((value - bounds.low) / bounds.step)) < 1e-9
+    )
 
 
 def _describe(param: Parameter) -> str:
@@ -173,17 +221,19 @@ def _describe(param: Parameter) -> str:
 def _parse_param(key: str, table: Any, origin: str) -> Parameter:
     if not isinstance(table, dict):
         raise SpaceError(
-            f"Search space {origin}: expected `{key}` to be a table such as {{ low = 1, high = 10 }}, "
-            f"{{ choices = [...] }} or {{ layers = {{...}}, width = {{...}} }}. Received: {table!r}"
-        )
+            _("Search space {origin}: expected `{key}` to be a table such as {examples}. Received: {value!r}").format(
+                origin=origin, key=key, value=table,
+                examples="{ low = 1, high = 10 }, { choices = [...] } " + _("or") + " { layers = {...}, width = {...} }",
+            )
+        )  # fmt: skip
     kind = Choices if "choices" in table else Layers if "layers" in table else Range
     try:
         return kind.model_validate(table)
     except ValidationError as exc:
         raise SpaceError(
-            f"Search space {origin}: invalid `{key}`:\n"
-            + describe_validation_error(exc, prefix=key).replace("recipe key", "space key")
-        ) from None
+            _("Search space {origin}: invalid `{key}`:").format(origin=origin, key=key)
+            + "\n" + describe_validation_error(exc, prefix=key, kind="space")
+        ) from None  # fmt: skip
 
 
 def parse_space(data: dict, origin: str, name: str) -> SearchSpace:
@@ -192,20 +242,28 @@ def parse_space(data: dict, origin: str, name: str) -> SearchSpace:
         if key in TOP_LEVEL_KEYS:
             continue
         if key in FIXED_SECTIONS:
-            raise SpaceError(f"Search space {origin}: `{key}` cannot be searched: {FIXED_SECTIONS[key]}.")
+            raise SpaceError(
+                _("Search space {origin}: `{key}` cannot be searched: {why}.").format(
+                    origin=origin, key=key, why=_(FIXED_SECTIONS[key])
+                )
+            )
         if key not in SECTIONS or not isinstance(value, dict):
             hint = difflib.get_close_matches(key, SECTIONS + TOP_LEVEL_KEYS, n=1)
             raise SpaceError(
-                f"Search space {origin}: unknown key `{key}`."
-                + (f" Did you mean `{hint[0]}`?" if hint else "")
-                + f" Expected tables named after recipe sections ({', '.join(SECTIONS)}) "
-                f"and optionally {', '.join(TOP_LEVEL_KEYS)}."
-            )
+                _("Search space {origin}: unknown key `{key}`.").format(origin=origin, key=key)
+                + (" " + _("Did you mean `{word}`?").format(word=hint[0]) if hint else "")
+                + " " + _("Expected tables named after recipe sections ({sections}) and optionally {keys}.").format(
+                    sections=", ".join(SECTIONS), keys=", ".join(TOP_LEVEL_KEYS))
+            )  # fmt: skip
         for param_key, table in value.items():
             dotted = f"{key}.{param_key}"
             params[dotted] = _parse_param(dotted, table, origin)
     if not params:
-        raise SpaceError(f"Search space {origin} has no parameters: add e.g. [training] learning_rate = {{ ... }}.")
+        raise SpaceError(
+            _("Search space {origin} has no parameters: add e.g. {example}.").format(
+                origin=origin, example="[training] learning_rate = { ... }"
+            )
+        )
     return SearchSpace(
         name=str(data.get("name") or name),
         description=str(data.get("description", "")),
@@ -231,13 +289,15 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         text, origin = Path(key).expanduser().read_text(), key
     else:
         raise SpaceError(
-            f"Unknown search space {key!r}: expected one of the shipped spaces ({', '.join(list_spaces())}) "
-            "or the path of a .toml file (`provador spaces` lists them)."
+            _(
+                "Unknown search space {name!r}: expected one of the shipped spaces ({names}) or the path of a .toml "
+                "file (`provador spaces` lists them)."
+            ).format(name=key, names=", ".join(list_spaces()))
         )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpaceError(f"{origin} is not valid TOML: {exc}.") from None
+        raise SpaceError(_("{origin} is not valid TOML: {reason}.").format(origin=origin, reason=exc)) from None
     space = parse_space(data, origin, Path(origin).stem)
     return SearchSpace(**{**space.__dict__, "text": text})
 

@@ -2,6 +2,13 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// The page's words in its language, and the classes' names: put there by the server (serve/page.py).
+const { lang, text, classes: classNames } = window.PROVADOR;
+const t = (message, values = {}) =>
+  (text[message] || message).replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
+const percent = (p) => new Intl.NumberFormat(lang === "pt" ? "pt-BR" : "en-US",
+  { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(p);
+const nameOf = (label) => classNames[label] || label;
 let classes = [];
 
 async function loadModel() {
@@ -9,10 +16,11 @@ async function loadModel() {
     const info = await (await fetch("/v1/model")).json();
     classes = info.classes;
     const acc = info.metrics.accuracy;
-    $("model-line").textContent = `Model ${info.id} · ${info.recipe.model.architecture}` +
-      (acc != null ? ` · test accuracy ${(acc * 100).toFixed(1)}%` : "");
+    $("model-line").textContent = t("Model {id} · {architecture}",
+      { id: info.id, architecture: info.recipe.model.architecture }) +
+      (acc != null ? t(" · test accuracy {accuracy}", { accuracy: percent(acc) }) : "");
   } catch (err) {
-    showError("Could not reach the provador server: " + err);
+    showError(t("Could not reach the provador server: {error}", { error: err }));
   }
 }
 
@@ -31,12 +39,12 @@ async function predict(blob, filename) {
   try {
     response = await fetch("/v1/predict?top_k=3&include_input=true", { method: "POST", body: form });
   } catch (err) {
-    showError("The server did not answer: " + err);
+    showError(t("The server did not answer: {error}", { error: err }));
     return;
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    showError(body.error || `The server answered ${response.status}.`);
+    showError(body.error || t("The server answered {status}.", { status: response.status }));
     return;
   }
   show(body.predictions[0]);
@@ -44,23 +52,23 @@ async function predict(blob, filename) {
 
 function show(answer) {
   $("model-input").src = "data:image/png;base64," + answer.input_png;
-  $("label").textContent = answer.label;
-  $("probability").textContent = `${(answer.probability * 100).toFixed(1)}%`;
+  $("label").textContent = nameOf(answer.label);
+  $("probability").textContent = percent(answer.probability);
   $("confidence-note").hidden = !answer.low_confidence;
-  $("confidence-reason").textContent = answer.low_confidence_reason || "the model is not sure";
+  $("confidence-reason").textContent = answer.low_confidence_reason_localized || t("the model is not sure");
   const bars = $("bars");
   bars.replaceChildren();
   for (const [name, p] of Object.entries(answer.probabilities)) {
     const li = document.createElement("li");
     if (name === answer.label) li.className = "top";
     const label = document.createElement("span");
-    label.textContent = name;
+    label.textContent = nameOf(name);
     const bar = document.createElement("div");
     bar.className = "bar";
     bar.style.width = `${Math.max(p * 100, 0.5)}%`;
     const pct = document.createElement("span");
     pct.className = "pct";
-    pct.textContent = `${(p * 100).toFixed(1)}%`;
+    pct.textContent = percent(p);
     li.append(label, bar, pct);
     bars.append(li);
   }
@@ -115,5 +123,12 @@ canvas.addEventListener("pointermove", (e) => {
 window.addEventListener("pointerup", () => { drawing = false; });
 $("clear").addEventListener("click", clearCanvas);
 $("predict-drawing").addEventListener("click", () => canvas.toBlob((blob) => predict(blob, "drawing.png")));
+
+// The language switch: remember the choice (the server reads the cookie), then reload in it.
+for (const link of document.querySelectorAll("#languages a")) {
+  link.addEventListener("click", () => {
+    document.cookie = `provador_lang=${link.dataset.lang}; max-age=31536000; path=/; SameSite=Lax`;
+  });
+}
 
 loadModel();

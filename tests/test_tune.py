@@ -244,6 +244,16 @@ def test_a_trial_too_slow_for_the_per_trial_limit_is_stopped(tiny_recipe, tiny_d
     assert int(row["epochs"]) < 300
 
 
+def test_the_per_trial_limit_projects_the_pace_without_the_first_epochs_compiling():
+    from provador.tuning import _ReportToTrial
+
+    reporter = _ReportToTrial(trial=None, epochs=20, deadline=None, trial_time=15)
+    reporter.started, reporter.first_epoch_end = 0.0, 3.0  # compiling made the first epoch 3 s
+    assert not reporter._over_time(2, now=3.7)  # 0.7 s per epoch after it: 3 + 19 × 0.7 = 16.3 s, fits
+    assert reporter._over_time(2, now=4.5)  # 1.5 s per epoch: 31.5 s, stop now rather than at 15 s
+    assert reporter._over_time(5, now=15.5)  # past the limit itself
+
+
 def test_budget_and_storage_mistakes_stop_before_training(tiny_recipe, tiny_space, tiny_dir, tmp_path):
     common = dict(studies_dir=tmp_path / "studies", data_dir=tiny_dir, quiet=True)
     with pytest.raises(StudyError, match="Expected --trials to be a positive"):

@@ -228,29 +228,38 @@ class _ReportToTrial(keras.callbacks.Callback):
     def __init__(self, trial: optuna.Trial, epochs: int, deadline: float | None, trial_time: float | None):
         super().__init__()
         self.trial, self.epochs, self.deadline, self.trial_time = trial, epochs, deadline, trial_time
-        self.started = time.perf_counter()
+        self.started = self.first_epoch_end = time.perf_counter()
 
     def on_train_begin(self, logs=None) -> None:
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        done = epoch + 1
+        done, now = epoch + 1, time.perf_counter()
+        if done == 1:
+            self.first_epoch_end = now
         value = float((logs or {}).get("val_accuracy", math.nan))
         if not math.isfinite(value):
             return  # the history recorder stops training and the trial fails as diverged
         self.trial.report(value, step=round(100 * done / self.epochs))
         if self.deadline is not None and time.time() > self.deadline:
             raise optuna.TrialPruned(f"stopped at the time budget, after epoch {done}")
-        if self.trial_time is not None:
-            elapsed = time.perf_counter() - self.started
-            # After two epochs the pace is known (the first one includes compiling): stop a
-            # trial now rather than at the limit when it clearly will not fit.
-            if elapsed > self.trial_time or (done >= 2 and elapsed / done * self.epochs > 1.25 * self.trial_time):
-                raise optuna.TrialPruned(
-                    f"stopped after epoch {done}: {self.epochs} epochs would not train within {self.trial_time:g} s"
-                )
+        if self.trial_time is not None and self._over_time(done, now):
+            raise optuna.TrialPruned(
+                f"stopped after epoch {done}: {self.epochs} epochs would not train within {self.trial_time:g} s"
+            )
         if done < self.epochs and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {done} of {self.epochs}: behind earlier trials")
+
+    def _over_time(self, done: int, now: float) -> bool:
+        """Past the per-trial limit, or sure to pass it: after two epochs the pace is known (the
+        first epoch also compiles, so the pace is taken from the epochs after it)."""
+        if now - self.started > self.trial_time:
+            return True
+        if done < 2:
+            return False
+        pace = (now - self.first_epoch_end) / (done - 1)
+        projected = (self.first_epoch_end - self.started) + pace * (self.epochs - 1)
+        return projected > 1.25 * self.trial_time
 
 
 class _Objective:

@@ -416,7 +416,7 @@ def cmd_evaluate(args) -> None:
 def cmd_report(args) -> None:
     from provador.report import build_report
 
-    print(f"Report: {build_report(args.run, data_dir=args.data_dir)}")
+    print(_("Report: {path}").format(path=build_report(args.run, data_dir=args.data_dir)))
 
 
 def cmd_runs(args) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from provador import idx, splits
 from provador.errors import DataFormatError, DataHashError, DataNotFoundError
-from provador.i18n import N_, _
+from provador.i18n import N_, _, number
 
 if TYPE_CHECKING:
     from provador.recipes import Recipe
@@ -161,11 +161,17 @@ def locate(
     hyperparameter search proves it never touched the test set by working without it.
     """
     if name not in DATASETS:
-        raise DataNotFoundError(f"Expected dataset to be one of {', '.join(DATASETS)}. Received: {name!r}")
+        raise DataNotFoundError(
+            _("Expected dataset to be one of {names}. Received: {value!r}").format(
+                names=", ".join(DATASETS), value=name
+            )
+        )
     if name == "idx" and data_dir is None and not os.environ.get("PROVADOR_DATA_DIR"):
         raise DataNotFoundError(
-            "The `idx` dataset reads your own IDX files: pass --data-dir DIR (or set "
-            "PROVADOR_DATA_DIR) to a folder holding " + ", ".join(SPLIT_FILES.values()) + " (or .gz)."
+            _(
+                "The `idx` dataset reads your own IDX files: pass --data-dir DIR (or set PROVADOR_DATA_DIR) to a "
+                "folder holding {files} (or .gz)."
+            ).format(files=", ".join(SPLIT_FILES.values()))
         )
     places = candidate_dirs(data_dir, fashion_mnist=name == "fashion-mnist")
     wanted = {key: stem for key, stem in SPLIT_FILES.items() if include_test or key.startswith("train")}
@@ -207,10 +213,11 @@ def _verified_source(name: str, directory: Path, files: dict, how: str) -> DataS
             expected = FASHION_MNIST_SHA256[SPLIT_FILES[key]]
             if digest != expected:
                 raise DataHashError(
-                    f"{files[key]} does not match the published Fashion-MNIST content "
-                    f"(expected SHA-256 {expected[:16]}…, received {digest[:16]}…). "
-                    "The file is corrupted or is another dataset: delete it and fetch it "
-                    "again, or use `--dataset idx` for your own IDX files."
+                    _(
+                        "{path} does not match the published Fashion-MNIST content (expected SHA-256 {expected}…, "
+                        "received {received}…). The file is corrupted or is another dataset: delete it and fetch it "
+                        "again, or use `--dataset idx` for your own IDX files."
+                    ).format(path=files[key], expected=expected[:16], received=digest[:16])
                 )
         verified = True
     return DataSource(name, directory, files, hashes, verified, how)
@@ -259,9 +266,9 @@ def download(
             try:
                 digest = idx.content_sha256(tmp)
             except DataFormatError as exc:
-                raise OSError(f"{url} sent a damaged file ({exc})") from None
+                raise OSError(_("{url} sent a damaged file ({reason})").format(url=url, reason=exc)) from None
             if digest != expected:
-                raise OSError(f"{url} sent a file whose content hash does not match")
+                raise OSError(_("{url} sent a file whose content hash does not match").format(url=url))
             os.replace(tmp, target)
         except urllib.error.URLError as exc:
             raise OSError(f"{url}: {getattr(exc, 'reason', exc)}") from None
@@ -275,10 +282,10 @@ def _print_progress(stem: str, done: int, total: int) -> None:
         width = 30
         filled = int(width * done / total)
         bar = "#" * filled + "." * (width - filled)
-        print(f"\rDownloading {stem}.gz [{bar}] {done / 1e6:.1f}/{total / 1e6:.1f} MB",
-              end="", file=sys.stderr)  # fmt: skip
+        amount = f"[{bar}] {number(done / 1e6, 1)}/{number(total / 1e6, 1)} MB"
     else:
-        print(f"\rDownloading {stem}.gz {done / 1e6:.1f} MB", end="", file=sys.stderr)
+        amount = f"{number(done / 1e6, 1)} MB"
+    print("\r" + _("Downloading {file} {amount}").format(file=f"{stem}.gz", amount=amount), end="", file=sys.stderr)
 
 
 def _read_arrays(files: dict[str, Path]) -> dict[str, np.ndarray]:
@@ -294,13 +301,16 @@ def _check_shapes(arrays: dict[str, np.ndarray], source: DataSource) -> None:
         images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DataFormatError(
-                f"{source.directory}: expected {part} images of shape (N, height, width) "
-                f"and labels of shape (N,), received {images.shape} and {labels.shape}."
+                _(
+                    "{folder}: expected {part} images of shape (N, height, width) and labels of shape (N,), "
+                    "received {images} and {labels}."
+                ).format(folder=source.directory, part=part, images=images.shape, labels=labels.shape)
             )
     if arrays["train_images"].shape[1:] != arrays["test_images"].shape[1:]:
         raise DataFormatError(
-            f"{source.directory}: train and test images differ in size "
-            f"({arrays['train_images'].shape[1:]} vs {arrays['test_images'].shape[1:]})."
+            _("{folder}: train and test images differ in size ({train} vs {test}).").format(
+                folder=source.directory, train=arrays["train_images"].shape[1:], test=arrays["test_images"].shape[1:]
+            )
         )
 
 

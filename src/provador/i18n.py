@@ -158,10 +158,23 @@ CLASS_NAMES = {
 }
 
 
+# Keras' names for what it measures each epoch, and what a reader is shown.
+METRIC_NAMES = {
+    "loss": N_("loss"),
+    "accuracy": N_("accuracy"),
+    "val_loss": N_("val_loss"),
+    "val_accuracy": N_("val_accuracy"),
+}
+
+
+def metric_name(key: str) -> str:
+    return _(METRIC_NAMES[key]) if key in METRIC_NAMES else key
+
+
 def class_name(label: str) -> str:
     """A canonical (English) class label in the current language; other datasets' labels unchanged."""
     return _(CLASS_NAMES[label]) if label in CLASS_NAMES else label
 
 
 __all__ = ["_", "ngettext", "N_", "LANGUAGES", "current", "set_language", "language", "check_language",
-           "from_environment", "number", "significant", "percent", "class_name"]  # fmt: skip
+           "from_environment", "number", "significant", "percent", "class_name", "metric_name"]  # fmt: skip

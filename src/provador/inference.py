@@ -180,8 +180,8 @@ class Predictor:
                     raise
                 errors.append((str(path), str(exc)))
             if progress:
-                print(f"\rPreparing photos: {done}/{len(files)}", end="\n" if done == len(files) else "",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print("\r" + _("Preparing photos: {done}/{total}").format(done=done, total=len(files)),
+                      end="\n" if done == len(files) else "", file=sys.stderr, flush=True)  # fmt: skip
         if show_input is not None:
             common = Path(os.path.commonpath([p.resolve().parent for p in files])) if files else Path()
             for path, image in zip(kept, prepared):

@@ -16,15 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from provador import _files
-from provador.i18n import N_, _, class_name, number, percent
+from provador.i18n import N_, _, class_name, metric_name, number, percent
 
-# Keras' names for the four series, and the legend each gets (in the reader's language).
-SERIES = {
-    "loss": N_("loss"),
-    "accuracy": N_("accuracy"),
-    "val_loss": N_("val_loss"),
-    "val_accuracy": N_("val_accuracy"),
-}
+SERIES = ("loss", "accuracy", "val_loss", "val_accuracy")  # Keras' names; legends via i18n.metric_name
 
 
 def learning_curves(history: dict[str, list[float]], path: str | Path, title: str = "") -> Path:
@@ -34,7 +28,7 @@ def learning_curves(history: dict[str, list[float]], path: str | Path, title: st
     for key in SERIES:
         if key in history:
             values = history[key]
-            ax.plot(range(1, len(values) + 1), values, label=_(SERIES[key]), marker="." if len(values) < 15 else None)
+            ax.plot(range(1, len(values) + 1), values, label=metric_name(key), marker="." if len(values) < 15 else None)
     ax.grid(True)
     ax.set_ylim(0, 1)
     ax.set_xlabel(_("epoch"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 from provador import _files, plots, report, runs
 from provador._keras import backend_name, backend_versions, keras
 from provador.calibration import calibrate
-from provador.callbacks import HistoryRecorder
+from provador.callbacks import EpochProgress, HistoryRecorder
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, TrainingDiverged
 from provador.evaluation import analyse, calibration_on, predict_probabilities
@@ -144,16 +143,19 @@ def check_fits(recipe: Recipe, dataset: Dataset) -> None:
         )
 
 
-def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), verbose: int = 0) -> Fitted:
+def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), progress: bool = False) -> Fitted:
     """Build the recipe's model and fit it, validating every epoch; history.csv is kept in `run`.
 
-    Used by `train` and by every trial of a search. Raises TrainingDiverged on a NaN loss.
+    Used by `train` and by every trial of a search. `progress` prints a line per epoch.
+    Raises TrainingDiverged on a NaN loss.
     """
     model = build_for(recipe, dataset)
     recorder = HistoryRecorder(run.path / runs.HISTORY_FILE)
     time_to = TimeToAccuracy()
     # The recorder comes first: it sees a NaN before any later callback acts on the epoch.
     all_callbacks: list = [recorder, time_to, *callbacks]
+    if progress:
+        all_callbacks.append(EpochProgress(recipe.training.epochs))
     if recipe.training.early_stopping_patience:
         all_callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", patience=recipe.training.early_stopping_patience, restore_best_weights=True,
@@ -162,7 +164,7 @@ def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), verbose: 
     model.fit(
         dataset.x_train, dataset.y_train,
         batch_size=recipe.training.batch_size, epochs=recipe.training.epochs,
-        validation_data=(dataset.x_valid, dataset.y_valid), callbacks=all_callbacks, verbose=verbose,
+        validation_data=(dataset.x_valid, dataset.y_valid), callbacks=all_callbacks, verbose=0,
     )  # fmt: skip
     seconds = time.perf_counter() - started
     if recorder.diverged_at is not None:
@@ -177,7 +179,7 @@ def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), verbose: 
 
 
 def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say) -> None:
-    fitted = fit(recipe, dataset, run, verbose=0 if quiet else (1 if sys.stdout.isatty() else 2))
+    fitted = fit(recipe, dataset, run, progress=not quiet)
     model, recorder, time_to, fit_seconds = fitted.model, fitted.recorder, fitted.time_to, fitted.seconds
     with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
         model.save(tmp)

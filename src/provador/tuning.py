@@ -629,7 +629,8 @@ def _run_workers(job: _Job, workers: int) -> None:
         raise
     failed = [p.name for p in processes if p.exitcode not in (0, 130)]
     if failed:
-        print(f"Warning: {', '.join(failed)} stopped with an error (see above); the study is saved.", file=sys.stderr)
+        print(_("Warning: {workers} stopped with an error (see above); the study is saved.").format(
+            workers=", ".join(failed)), file=sys.stderr)  # fmt: skip
 
 
 __all__ = ["tune", "parse_duration", "counts_toward_budget", "fail_dead_local_trials", "SAMPLERS", "PRUNERS"]

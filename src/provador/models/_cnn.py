@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, PositiveInt, model_validator
 
 from provador._keras import keras
+from provador.i18n import _
 from provador.models._layers import Augmentation, BatchNorm, MaxPool2x2, augmentation_layers
 from provador.models._registry import ModelParams, register_model
 
@@ -73,8 +74,10 @@ class CNNBNParams(CNNParams):
     def _one_count_per_stage(self):
         if self.convs is not None and len(self.convs) != len(self.filters):
             raise ValueError(
-                f"model.convs has {len(self.convs)} entries but model.filters has {len(self.filters)}: "
-                "give one convolution count per stage, e.g. filters = [32, 64, 128] with convs = [1, 2, 2]"
+                _(
+                    "model.convs has {convs} entries but model.filters has {filters}: give one convolution count per "
+                    "stage, e.g. filters = [32, 64, 128] with convs = [1, 2, 2]"
+                ).format(convs=len(self.convs), filters=len(self.filters))
             )
         return self
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from provador._keras import keras
+from provador.i18n import _
 from provador.models._layers import Augmentation, augmentation_layers
 from provador.models._registry import ModelParams, register_model
 
@@ -23,7 +24,7 @@ class MLPParams(ModelParams):
     @classmethod
     def _positive_widths(cls, hidden: list[int]) -> list[int]:
         if any(width < 1 for width in hidden):
-            raise ValueError("every width must be a positive integer")
+            raise ValueError(_("every width must be a positive integer"))
         return hidden
 
 

@@ -30,7 +30,7 @@ from provador import _files, runs, studies
 from provador._keras import backend_name, backend_versions, keras
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, StudyError, TrainingDiverged
-from provador.i18n import _, number
+from provador.i18n import _, current, number, set_language
 from provador.recipes import Recipe
 from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
@@ -61,6 +61,7 @@ class _Job:
     seed: int | None
     quiet: bool
     started: float
+    language: str = "en"  # the caller's, for the workers' lines (a spawned process starts with the environment's)
 
 
 # --- budgets ------------------------------------------------------------------------
@@ -442,6 +443,7 @@ def _dataset(job: _Job) -> Dataset:
 
 
 def _worker_process(job: _Job, worker: int) -> None:
+    set_language(job.language)
     try:
         _work(job, worker)
     except KeyboardInterrupt:
@@ -514,6 +516,7 @@ def tune(
         recipe=recipe, space=space, study=name, folder=folder, storage=storage, target=trials,
         deadline=started + timeout if timeout else None, trial_time=trial_time, data_dir=str(data_dir) if data_dir else None,
         sampler=sampler, pruner=pruner, heartbeat=heartbeat, seed=None, quiet=quiet, started=started,
+        language=current(),
     )  # fmt: skip
     dataset = _dataset(job)  # fail now on missing data, not in every worker
     say = (lambda *a: None) if quiet else print

@@ -592,10 +592,11 @@ def _header(job: _Job, dataset: Dataset, study: optuna.Study, workers: int) -> s
             valid=number(len(dataset.x_valid), 0), split=job.recipe.data.split, train=number(len(dataset.x_train), 0)
         ),
     ]
-    if study.trials:
+    on_record = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]  # not trial 0 queued
+    if on_record:
         lines.append(
             _("Resuming: {count} trials on record, {counted} of them count toward the budget.").format(
-                count=len(study.trials), counted=_counted(study)
+                count=len(on_record), counted=_counted(study)
             )
         )
     if len(dataset.x_valid) < SMALL_VALIDATION:

@@ -217,6 +217,7 @@ def test_the_page_in_chromium_speaks_portuguese_and_switches_to_english(tiny_run
                         driver.find_element(By.ID, "model-line").text)  # fmt: skip
         assert "acurácia no teste" in line and "," in line.split("acurácia no teste")[1]  # 87,5%, not 87.5%
         assert "Solte aqui a foto" in driver.find_element(By.ID, "drop").text
+        assert not driver.find_element(By.ID, "result").is_displayed()  # no answer before a picture
         driver.find_element(By.CSS_SELECTOR, "#languages a[data-lang=en]").click()
         wait_for(lambda: "Drop a photo of a garment here" in driver.find_element(By.ID, "drop").text)
         driver.get(url + "/")  # the choice is remembered

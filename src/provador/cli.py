@@ -429,11 +429,8 @@ def cmd_runs(args) -> None:
         print(json.dumps(result, indent=2) if args.json else format_comparison(result))
         return
     rows = runs.list_runs(args.runs_dir)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        print(_("No runs in {folder} yet: `provador train` makes one.").format(folder=args.runs_dir))
+    if not _table_wanted(rows, args.json, _("No runs in {folder} yet: `provador train` makes one.").format(
+            folder=args.runs_dir)):  # fmt: skip
         return
 
     def pct(value):
@@ -445,6 +442,15 @@ def cmd_runs(args) -> None:
         seconds = number(r["training_seconds"], 1) if r["training_seconds"] is not None else "-"
         print(f"{r['run']:<32} {r['recipe']:<10} {r['model']:<6} {r['epochs'] or '-':>6} {pct(r['val_accuracy']):>8} "
               f"{pct(r['test_accuracy']):>8} {seconds:>7}  {_(r['status']) if r['status'] in RUN_STATES else r['status']}")  # fmt: skip
+
+
+def _table_wanted(rows: list[dict], as_json: bool, empty: str) -> bool:
+    """Print the rows as JSON, or say there are none; True when the caller is to print its table."""
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(empty)
+    return bool(rows) and not as_json
 
 
 def cmd_predict(args) -> int:
@@ -557,11 +563,8 @@ def cmd_studies(args) -> None:
         print(_("Trial runs: {command}").format(command=trials))
         return
     rows = studies.list_studies(args.studies_dir)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        print(_("No studies in {folder}/ yet: `provador tune` makes one.").format(folder=args.studies_dir))
+    if not _table_wanted(rows, args.json, _("No studies in {folder}/ yet: `provador tune` makes one.").format(
+            folder=args.studies_dir)):  # fmt: skip
         return
     titles = (_("study"), _("space"), _("recipe"), _("done"), _("pruned"), _("failed"), _("best val"), _("trial"),
               _("final test"), _("storage"))  # fmt: skip

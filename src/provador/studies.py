@@ -260,9 +260,8 @@ def refresh(name: str, folder: Path | None = None, studies_dir: str | Path = "st
     """Rewrite every result file of a study from its storage and return its summary."""
     folder = folder or Path(studies_dir).expanduser() / name
     study, folder = load(name, folder.parent, storage)
-    write_results(study, folder)
-    draw_pictures(study, folder)
     summary = write_results(study, folder)
+    draw_pictures(study, folder)
     summary.report = str(write_report(study, folder, summary))
     _files.write_json(folder / SUMMARY_FILE, summary.to_dict())
     return summary

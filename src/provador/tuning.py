@@ -122,21 +122,16 @@ def _pruner(kind: str):
     return optuna.pruners.NopPruner()
 
 
-def open_study(job: _Job, resume: bool = False, storage=None) -> optuna.Study:
+def open_study(job: _Job, resume: bool = False) -> optuna.Study:
     """Create the study, or load it and check that it searches the same space on the same recipe."""
-    storage = storage or open_storage(job.storage, job.folder, job.heartbeat)
     study = optuna.create_study(
-        study_name=job.study, storage=storage, direction="maximize", load_if_exists=True,
+        study_name=job.study, storage=open_storage(job.storage, job.folder, job.heartbeat),
+        direction="maximize", load_if_exists=True,
         sampler=_sampler(job.sampler, job.seed), pruner=_pruner(job.pruner),
     )  # fmt: skip
     attrs = study.user_attrs
     wanted = {"space": job.space.to_dict(), "recipe": job.recipe.model_dump(mode="json")}
-    if "space" not in attrs:
-        for key, value in wanted.items():
-            study.set_user_attr(key, value)
-        study.set_user_attr("space_text", job.space.text)
-        return study
-    changed = [key for key, value in wanted.items() if attrs.get(key) != value]
+    changed = [key for key, value in wanted.items() if "space" in attrs and attrs.get(key) != value]
     if changed and not resume:
         what = {"space": _("space"), "recipe": _("recipe")}
         raise StudyError(
@@ -146,11 +141,12 @@ def open_study(job: _Job, resume: bool = False, storage=None) -> optuna.Study:
                 space=attrs["space"].get("name"), recipe=attrs["recipe"].get("name"),
             )
         )  # fmt: skip
+    if "space" in attrs and not changed:
+        return study
     if changed:
         _check_compatible(study, job.space)
-        for key, value in wanted.items():
-            study.set_user_attr(key, value)
-        study.set_user_attr("space_text", job.space.text)
+    for key, value in {**wanted, "space_text": job.space.text}.items():  # a new study, or --resume's new settings
+        study.set_user_attr(key, value)
     return study
 
 
@@ -185,14 +181,13 @@ def _counted(study: optuna.Study) -> int:
     return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
 
 
-def fail_dead_local_trials(study: optuna.Study) -> list[int]:
+def fail_dead_local_trials(study: optuna.Study) -> None:
     """Mark failed the running trials whose worker process on this machine no longer exists.
 
     The journal file has no heartbeat (PostgreSQL's storage has one), but its workers all
     run on this machine, where a process can be asked whether it is still alive.
     """
     host = socket.gethostname()
-    failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get("worker", ""))
         worker_host, _sep, pid = owner.rpartition(":")
@@ -201,8 +196,6 @@ def fail_dead_local_trials(study: optuna.Study) -> list[int]:
         with contextlib.suppress(Exception):  # another worker may have just done the same
             study._storage.set_trial_user_attr(trial._trial_id, "error", "its worker process ended mid-trial")
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-            failed.append(trial.number)
-    return failed
 
 
 def _alive(pid: int) -> bool:
@@ -390,11 +383,14 @@ def trial_line(study: optuna.Study, trial, job: _Job) -> str:
 # --- running --------------------------------------------------------------------------
 
 
-def _work(job: _Job, worker: int = 0) -> None:
-    """One worker: run trials until the study has `target` of them or the deadline passes."""
+def _work(job: _Job, worker: int = 0, dataset: Dataset | None = None) -> None:
+    """One worker: run trials until the study has `target` of them or the deadline passes.
+
+    Opens the study again with this worker's sampler seed; `dataset` is the one the caller
+    already loaded, when the worker runs in its process."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # one line per trial is ours to print
     study = open_study(replace(job, seed=None if job.seed is None else job.seed + worker), resume=True)
-    objective = _Objective(job, _dataset(job))
+    objective = _Objective(job, dataset if dataset is not None else _dataset(job))
 
     def after_trial(study: optuna.Study, trial) -> None:
         if not job.quiet:
@@ -539,7 +535,7 @@ def tune(
             say(_("Study `{study}` already has {count} trials (asked for {target}): nothing to run. Ask for more "
                   "with --trials N.").format(study=name, count=_counted(opened), target=job.target))  # fmt: skip
         elif workers == 1:
-            _work(job)
+            _work(job, dataset=dataset)
         else:
             _run_workers(job, workers)
     except KeyboardInterrupt:

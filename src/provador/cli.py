@@ -436,12 +436,23 @@ def cmd_runs(args) -> None:
     def pct(value):
         return number(value) if isinstance(value, (int, float)) else "-"
 
-    titles = (_("run"), _("recipe"), _("model"), _("epochs"), _("val acc"), _("test acc"), _("time s"), _("status"))
-    print("{:<32} {:<10} {:<6} {:>6} {:>8} {:>8} {:>7}  {}".format(*titles))
-    for r in rows:
-        seconds = number(r["training_seconds"], 1) if r["training_seconds"] is not None else "-"
-        print(f"{r['run']:<32} {r['recipe']:<10} {r['model']:<6} {r['epochs'] or '-':>6} {pct(r['val_accuracy']):>8} "
-              f"{pct(r['test_accuracy']):>8} {seconds:>7}  {_(r['status']) if r['status'] in RUN_STATES else r['status']}")  # fmt: skip
+    columns = [(_("run"), "<32"), (_("recipe"), "<10"), (_("model"), "<6"), (_("epochs"), ">6"), (_("val acc"), ">8"),
+               (_("test acc"), ">8"), (_("time s"), ">7"), (_("status"), " ")]  # fmt: skip
+    _print_table(columns, [
+        [r["run"], r["recipe"], r["model"], r["epochs"] or "-", pct(r["val_accuracy"]), pct(r["test_accuracy"]),
+         number(r["training_seconds"], 1) if r["training_seconds"] is not None else "-",
+         _(r["status"]) if r["status"] in RUN_STATES else r["status"]]
+        for r in rows
+    ])  # fmt: skip
+
+
+def _print_table(columns: list[tuple[str, str]], rows: list[list]) -> None:
+    """Aligned columns, each `(title, "<width" or ">width")`, a title longer than its width (as in
+    Portuguese) widening it; the last column, `" "`, is free text after two spaces."""
+    specs = [(align[0], max(int(align[1:]), len(title))) for title, align in columns[:-1]]
+    for cells in [[title for title, _align in columns], *rows]:
+        fixed = " ".join(f"{cell!s:{side}{width}}" for cell, (side, width) in zip(cells, specs))
+        print(f"{fixed}  {cells[-1]}")
 
 
 def _table_wanted(rows: list[dict], as_json: bool, empty: str) -> bool:
@@ -566,16 +577,17 @@ def cmd_studies(args) -> None:
     if not _table_wanted(rows, args.json, _("No studies in {folder}/ yet: `provador tune` makes one.").format(
             folder=args.studies_dir)):  # fmt: skip
         return
-    titles = (_("study"), _("space"), _("recipe"), _("done"), _("pruned"), _("failed"), _("best val"), _("trial"),
-              _("final test"), _("storage"))  # fmt: skip
-    print("{:<22} {:<8} {:<12} {:>5} {:>6} {:>6} {:>9} {:>5}  {:>10}  {}".format(*titles))
-    for r in rows:
-        t = r["trials"]
-        best = number(r["best_val_accuracy"]) if r["best_val_accuracy"] is not None else "-"
-        final = number(r["final_test_accuracy"]) if r["final_test_accuracy"] is not None else "-"
-        print(f"{r['study']:<22} {r['space'] or '':<8} {r['recipe'] or '':<12} {t.get('complete', 0):>5} "
-              f"{t.get('pruned', 0):>6} {t.get('failed', 0):>6} {best:>9} {r['best_trial'] if r['best_trial'] is not None else '-':>5}"
-              f"  {final:>10}  {r['storage']}")  # fmt: skip
+    columns = [(_("study"), "<22"), (_("space"), "<8"), (_("recipe"), "<12"), (_("done"), ">5"), (_("pruned"), ">6"),
+               (_("failed"), ">6"), (_("best val"), ">9"), (_("trial"), ">5"), (_("final test"), ">11"),
+               (_("storage"), " ")]  # fmt: skip
+    _print_table(columns, [
+        [r["study"], r["space"] or "", r["recipe"] or "", r["trials"].get("complete", 0), r["trials"].get("pruned", 0),
+         r["trials"].get("failed", 0),
+         number(r["best_val_accuracy"]) if r["best_val_accuracy"] is not None else "-",
+         r["best_trial"] if r["best_trial"] is not None else "-",
+         number(r["final_test_accuracy"]) if r["final_test_accuracy"] is not None else "-", _(r["storage"] or "")]
+        for r in rows
+    ])  # fmt: skip
 
 
 def cmd_spaces(args) -> None:

@@ -246,7 +246,6 @@ def load(name: str, studies_dir: str | Path = "studies", storage: str | None = N
                 ).format(name=name, storage=recorded)
             )
         storage = recorded
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(storage, folder))
     except KeyError:

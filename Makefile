@@ -42,7 +42,7 @@ test: setup-dev data
 LOCALE := src/provador/locale
 translations: setup-dev
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --project provador -o $(LOCALE)/provador.pot .
-	$(BIN)/pybabel update -D provador -i $(LOCALE)/provador.pot -d $(LOCALE) -l pt --ignore-obsolete
+	$(BIN)/pybabel update -D provador -i $(LOCALE)/provador.pot -d $(LOCALE) -l pt --ignore-obsolete --no-wrap
 	$(BIN)/pybabel compile -D provador -d $(LOCALE) --statistics
 
 lint: setup-dev

@@ -20,7 +20,7 @@ def run_cli(capsys, *argv):
 
 def test_data_not_found_exits_1_with_places_and_fixes(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "SYSTEM_DIR", tmp_path / "none")
-    code, _, err = run_cli(capsys, "data", "info", "--data-dir", str(tmp_path / "empty"))
+    code, _, err = run_cli(capsys, "data", "info")  # nothing in the cache, no Debian package, offline
     assert code == 1
     assert err.startswith("Error: Could not find the fashion-mnist IDX files")
     assert "apt-get install dataset-fashion-mnist" in err and "--data-dir" in err

@@ -47,9 +47,9 @@ def test_max_train_keeps_a_slice(tiny_dir):
 def test_not_found_lists_places_and_both_fixes(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "SYSTEM_DIR", tmp_path / "nowhere")
     with pytest.raises(DataNotFoundError) as info:
-        locate("fashion-mnist", tmp_path / "empty")
+        locate("fashion-mnist")  # no --data-dir: every place provador looks by itself is listed
     message = str(info.value)
-    assert str(tmp_path / "empty") in message and str(tmp_path / "nowhere") in message
+    assert str(datasets.cache_dir()) in message and str(tmp_path / "nowhere") in message
     assert "apt-get install dataset-fashion-mnist" in message and "--data-dir" in message
     assert "PROVADOR_OFFLINE" in message
 
@@ -58,7 +58,7 @@ def test_hash_mismatch_names_the_file(tmp_path):
     fake = write_tiny_dataset(tmp_path / "fake")
     with pytest.raises(DataHashError) as info:
         locate("fashion-mnist", fake)
-    assert "train-images-idx3-ubyte.gz" in str(info.value) and "--dataset idx" in str(info.value)
+    assert "train-images-idx3-ubyte.gz" in str(info.value) and "--set data.dataset=idx" in str(info.value)
 
 
 def test_real_fashion_mnist_matches_the_notebook(real_data):

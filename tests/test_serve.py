@@ -118,6 +118,10 @@ def huge_png() -> bytes:
         ({"json": {"images": [np.zeros((28, 28), int).tolist()] * 5}}, 413, "at most 4"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
         ({"content": b"hello", "headers": {"content-type": "text/plain"}}, 415, "multipart/form-data"),
+        # Hostile framing: a 300-character boundary and JSON 100,000 brackets deep were 500s.
+        ({"content": b"--" + b"x" * 300 + b"--\r\n", "headers": {"content-type": "multipart/form-data; boundary=" + "x" * 300}}, 400, "boundary is 300 characters"),
+        ({"content": b'{"images":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "headers": {"content-type": "application/json"}}, 400, "nests more than 8"),
+        ({"content": b"[" * 5_000 + b"]" * 5_000, "headers": {"content-type": "application/json"}}, 400, "nests more than 8"),
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("query", ["", "?top_k=3"], ids=["lean-path", "fastapi-route"])

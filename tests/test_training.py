@@ -95,7 +95,8 @@ def test_ctrl_c_leaves_an_interrupted_run_without_complete_looking_files(tiny_di
         train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert runs.Run(run_dir).status == "interrupted"
-    assert sorted(p.name for p in run_dir.iterdir()) == ["history.csv", "recipe.toml", "run.json"]
+    # The checkpoint of epoch 1 (Ctrl-C came after epoch 2's row, before its checkpoint): resumable.
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.npz", "history.csv", "recipe.toml", "run.json"]
     assert len((run_dir / "history.csv").read_text().splitlines()) == 3
 
 

@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(handler=cmd_inspect)
 
     train = commands.add_parser("train", help=_("train a recipe and write a run directory"))
-    train.add_argument("--recipe", default="seed", help=_("a shipped recipe name or a .toml path (default: seed)"))
+    train.add_argument("--recipe", help=_("a shipped recipe name or a .toml path (default: seed)"))
     train.add_argument("--epochs", type=int, help=_("override training.epochs"))
     train.add_argument(
         "--set",
@@ -163,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help=_("override the recipe's seed"))
     _add_data_dir(train)
     train.add_argument("--quiet", action="store_true", help=_("print only the run's path"))
+    train.add_argument(
+        "--resume", metavar="RUN", help=_("continue an interrupted, killed or failed run from its last whole epoch")
+    )
+    train.add_argument(
+        "--keep-checkpoints", action="store_true", help=_("keep the run's checkpoint.npz once it completes")
+    )
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help=_("test loss and accuracy of a run"))
@@ -210,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help=_("HTTP API and web page for a trained run"))
     serve.add_argument("run")
     serve.add_argument("--host", default="127.0.0.1", help=_("address to bind (default 127.0.0.1: this machine only)"))
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000, help=_("TCP port, 1-65535 (default 8000)"))
     serve.add_argument("--access-log", action="store_true", help=_("log every request"))
     _add_data_dir(serve)
     serve.set_defaults(handler=cmd_serve)
@@ -298,12 +304,21 @@ def _number(text: str) -> int | float:
         ) from None
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(
+            _("expected a TCP port from 1 to 65535, received {value!r}").format(value=text)
+        )
+    return int(text)
+
+
 # --- commands -----------------------------------------------------------------
 
 # The statuses `provador runs` prints, marked for translation.
 RUN_STATES = (N_("completed"), N_("running"), N_("failed"), N_("interrupted"), N_("pruned"),
               N_("completed (model not kept)"), N_("broken (model.keras missing)"), N_("not a run"),
-              N_("broken (unreadable run.json)"))  # fmt: skip
+              N_("broken (run.json damaged)"), N_("broken (metrics.json damaged)"), N_("broken (history.csv damaged)"),
+              N_("broken"))  # fmt: skip
 
 
 def cmd_data_info(args) -> None:
@@ -398,9 +413,12 @@ def _pick_layer(model, key: str):
 def cmd_train(args) -> None:
     from provador.training import train
 
+    if args.resume and args.recipe:
+        raise ProvadorError(_("A resumed run keeps its own recipe: drop --recipe with --resume."))
     run = train(
-        args.recipe, overrides=_overrides(args.set), epochs=args.epochs, seed=args.seed,
-        runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet,
+        args.recipe or "seed", overrides=_overrides(args.set), epochs=args.epochs, seed=args.seed,
+        runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet, resume=args.resume,
+        keep_checkpoints=args.keep_checkpoints,
     )  # fmt: skip
     if args.quiet:
         print(run.path)

@@ -14,7 +14,9 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,8 +52,20 @@ FASHION_MNIST_SHA256 = {
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 
-# The official mirror named in Zalando's README; PROVADOR_MIRROR overrides it.
-FASHION_MNIST_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# Sizes of the decompressed files: a download is cut off past them (a gzip file is never larger
+# than what it holds plus a little), so an endless stream cannot fill the disk.
+FASHION_MNIST_BYTES = {
+    "train-images-idx3-ubyte": 47_040_016, "train-labels-idx1-ubyte": 60_008,
+    "t10k-images-idx3-ubyte": 7_840_016, "t10k-labels-idx1-ubyte": 10_008,
+}  # fmt: skip
+
+# The HTTPS mirror Keras' own `fashion_mnist.load_data()` uses (Zalando's S3 website endpoint
+# serves plain HTTP only); every file is checked against Zalando's published SHA-256 anyway.
+# PROVADOR_MIRROR overrides it: HTTPS, or plain HTTP on this machine only (a local copy, tests).
+FASHION_MNIST_MIRROR = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+DOWNLOAD_MIN_RATE = 20_000  # bytes/s: a mirror slower than this on average is given up
+DOWNLOAD_GRACE_SECONDS = 120
+MAX_CLASSES = 100  # labels are class numbers 0..MAX_CLASSES-1: each class costs a row and a column in every plot
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 DATASETS = ("fashion-mnist", "idx")
 
@@ -63,8 +77,9 @@ def cache_dir() -> Path:
 
 
 def downloads_allowed() -> bool:
-    """Downloads are on unless PROVADOR_OFFLINE is set to a true value."""
-    return os.environ.get("PROVADOR_OFFLINE", "").lower() not in ("1", "true", "yes")
+    """Downloads are on unless PROVADOR_OFFLINE is set to anything but an empty or false value
+    (`1`, `true`, `yes`, `on` all mean offline; `0`, `false`, `no`, `off` do not)."""
+    return os.environ.get("PROVADOR_OFFLINE", "").strip().lower() in ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,16 @@ def locate(
         if all(files.values()):
             return _verified_source(name, directory, files, how)
         missing = [wanted[k] for k, p in files.items() if p is None]
+        if how in ("--data-dir", "$PROVADOR_DATA_DIR"):
+            # A folder the user named: using data from another place instead would be a surprise.
+            what = (
+                _("does not exist") if not directory.is_dir() else _("lacks {files}").format(files=", ".join(missing))
+            )
+            raise DataNotFoundError(
+                _("{folder} ({how}) {what}. Expected a folder with {expected} (or .gz); fix the path, or leave "
+                  "out {how} to use the Fashion-MNIST that provador finds by itself.").format(
+                    folder=directory, how=how, what=what, expected=", ".join(wanted.values()))
+            )  # fmt: skip
         tried.append("  - " + _("{folder} ({how}): missing {files}").format(
             folder=directory, how=_(how), files=", ".join(missing)))  # fmt: skip
     if allow_download is None:
@@ -216,7 +241,7 @@ def _verified_source(name: str, directory: Path, files: dict, how: str) -> DataS
                     _(
                         "{path} does not match the published Fashion-MNIST content (expected SHA-256 {expected}…, "
                         "received {received}…). The file is corrupted or is another dataset: delete it and fetch it "
-                        "again, or use `--dataset idx` for your own IDX files."
+                        "again, or use `--set data.dataset=idx --data-dir DIR` for your own IDX files."
                     ).format(path=files[key], expected=expected[:16], received=digest[:16])
                 )
         verified = True
@@ -244,6 +269,7 @@ def download(
     mirror = mirror or os.environ.get("PROVADOR_MIRROR") or FASHION_MNIST_MIRROR
     if not mirror.endswith("/"):
         mirror += "/"
+    _check_mirror(mirror)
     directory.mkdir(parents=True, exist_ok=True)
     for stem, expected in FASHION_MNIST_SHA256.items():
         target = directory / f"{stem}.gz"
@@ -252,13 +278,24 @@ def download(
         url = f"{mirror}{stem}.gz"
         fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=directory)
         tmp = Path(tmp_name)
+        cap = FASHION_MNIST_BYTES[stem] + 2**20
+        deadline = time.monotonic() + DOWNLOAD_GRACE_SECONDS + cap / DOWNLOAD_MIN_RATE
         try:
-            with os.fdopen(fd, "wb") as out, opener(url, timeout=60) as response:
+            with os.fdopen(fd, "wb") as out, opener(url, timeout=30) as response:
                 total = int(response.headers.get("Content-Length") or 0)
+                if total > cap:
+                    raise OSError(_("{url} announces {size} MB; the file is {expected} MB").format(
+                        url=url, size=f"{total / 1e6:.1f}", expected=f"{FASHION_MNIST_BYTES[stem] / 1e6:.1f}"))  # fmt: skip
                 done = 0
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     done += len(chunk)
+                    if done > cap:
+                        raise OSError(_("{url} sent more than the file's {expected} MB").format(
+                            url=url, expected=f"{FASHION_MNIST_BYTES[stem] / 1e6:.1f}"))  # fmt: skip
+                    if time.monotonic() > deadline:
+                        raise OSError(_("{url} is too slow (under {rate} KB/s); try again later or another "
+                                        "PROVADOR_MIRROR").format(url=url, rate=DOWNLOAD_MIN_RATE // 1000))  # fmt: skip
                     if progress:
                         _print_progress(stem, done, total)
             if progress:
@@ -272,9 +309,21 @@ def download(
             os.replace(tmp, target)
         except urllib.error.URLError as exc:
             raise OSError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+        except TimeoutError:
+            raise OSError(_("{url} stopped sending for 30 s").format(url=url)) from None
         finally:
             tmp.unlink(missing_ok=True)
     return directory
+
+
+def _check_mirror(mirror: str) -> None:
+    parts = urllib.parse.urlsplit(mirror)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise OSError(
+            _("the mirror {mirror} is not HTTPS; expected an https:// URL (plain http:// only for this machine)").format(
+                mirror=mirror)
+        )  # fmt: skip
 
 
 def _print_progress(stem: str, done: int, total: int) -> None:
@@ -314,6 +363,32 @@ def _check_shapes(arrays: dict[str, np.ndarray], source: DataSource) -> None:
         )
 
 
+def _check_labels(arrays: dict[str, np.ndarray], source: DataSource) -> None:
+    """Labels are small non-negative whole numbers: they size the model's output and every plot."""
+    for key in ("train_labels", "test_labels"):
+        labels = arrays[key]
+        if not len(labels):
+            continue
+        path = source.files.get(key, source.directory)
+        if labels.dtype.kind not in "iu":
+            problem = _("they are {dtype} numbers").format(dtype=labels.dtype)
+        elif labels.min() < 0 or labels.max() >= MAX_CLASSES:
+            problem = _("they run from {low} to {high}").format(low=int(labels.min()), high=int(labels.max()))
+        else:
+            continue
+        raise DataFormatError(
+            _("{path}: expected labels that are class numbers from 0 to {last} (whole, at most {count} classes); "
+              "{problem}. Write the labels as IDX type 0x08 (unsigned bytes).").format(
+                path=path, last=MAX_CLASSES - 1, count=MAX_CLASSES, problem=problem)
+        )  # fmt: skip
+    images = arrays["train_images"]
+    if images.dtype != np.uint8:
+        raise DataFormatError(
+            _("{path}: expected 8-bit grey pixels (IDX type 0x08), received {dtype}.").format(
+                path=source.files.get("train_images", source.directory), dtype=images.dtype)
+        )  # fmt: skip
+
+
 def _class_names(name: str, directory: Path, labels: np.ndarray) -> tuple[str, ...]:
     if name == "fashion-mnist":
         return FASHION_MNIST_CLASSES
@@ -348,6 +423,7 @@ def load_dataset(
         arrays["test_images"] = np.zeros((0, *arrays["train_images"].shape[1:]), np.uint8)
         arrays["test_labels"] = np.zeros((0,), np.uint8)
     _check_shapes(arrays, source)
+    _check_labels(arrays, source)
     x_train, y_train, x_valid, y_valid = splits.split(
         arrays["train_images"], arrays["train_labels"], validation, split, seed
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from pathlib import Path
 
@@ -29,19 +30,31 @@ IDX_DTYPES: dict[int, np.dtype] = {
 }
 _CODES_BY_DTYPE = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+# No IDX dataset comes near this (Fashion-MNIST's largest file holds 47 MB): a header that declares
+# more, or a gzip stream that inflates past it, is refused before the memory is taken.
+MAX_BYTES = 2 * 2**30
+_CHUNK = 1 << 20
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The decompressed content of an IDX file (raw or gzip)."""
+    """The decompressed content of an IDX file (raw or gzip).
+
+    A gzip file is inflated a chunk at a time and never past what its IDX header declares: a
+    "gzip bomb" costs at most the size of the dataset it pretends to be."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise DataFormatError(
+                _("{path} is {size} GB; no IDX dataset is that large (the limit is {limit} GB).").format(
+                    path=path, size=f"{path.stat().st_size / 1e9:.1f}", limit=f"{MAX_BYTES / 1e9:.1f}")
+            )  # fmt: skip
         raw = path.read_bytes()
     except OSError as exc:
         raise DataFormatError(_("Cannot read {path}: {reason}.").format(path=path, reason=exc.strerror)) from None
     if not raw.startswith(_GZIP_MAGIC):
         return raw
     try:
-        return gzip.decompress(raw)
+        return _inflate(raw, str(path))
     except (EOFError, OSError, zlib.error) as exc:
         raise DataFormatError(
             _(
@@ -49,6 +62,45 @@ def read_bytes(path: str | Path) -> bytes:
                 "and fetch it again."
             ).format(path=path, reason=exc)
         ) from None
+
+
+def _inflate(raw: bytes, source: str) -> bytes:
+    """gzip content (one member or several), stopping one byte past the size the IDX header declares."""
+    out = bytearray()
+    limit = None
+    inflater = zlib.decompressobj(wbits=31)
+    pending = raw
+    while pending:
+        out += inflater.decompress(pending, _CHUNK)
+        pending = inflater.unconsumed_tail
+        if limit is None:
+            limit = declared_size(bytes(out[:1024]))
+        if len(out) > (limit if limit is not None else MAX_BYTES):
+            raise DataFormatError(
+                _("{source} inflates to more than its IDX header declares ({size} bytes): it is not a dataset "
+                  "file (a \"gzip bomb\"?). Delete it and fetch the dataset again.").format(
+                    source=source, size=limit if limit is not None else MAX_BYTES)
+            )  # fmt: skip
+        if inflater.eof:
+            pending = inflater.unused_data  # another gzip member follows (gzip allows several)
+            if pending and not pending.startswith(_GZIP_MAGIC):
+                break  # trailing garbage: gzip ignores it too
+            inflater = zlib.decompressobj(wbits=31) if pending else inflater
+        elif not pending:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    return bytes(out)
+
+
+def declared_size(head: bytes) -> int | None:
+    """The total size an IDX header promises (header included), from the file's first bytes;
+    None when they are not a whole IDX header (parse() then says what is wrong)."""
+    if len(head) < 4 or head[0] or head[1] or head[2] not in IDX_DTYPES or head[3] == 0:
+        return None
+    header_len = 4 + 4 * head[3]
+    if len(head) < header_len:
+        return None
+    shape = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(head[3])]
+    return header_len + math.prod(shape) * IDX_DTYPES[head[2]].itemsize
 
 
 def content_sha256(path: str | Path) -> str:
@@ -91,7 +143,7 @@ def parse(content: bytes, source: str = "<bytes>") -> np.ndarray:
         )
     shape = tuple(int(d) for d in np.frombuffer(content, ">u4", ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = header_len + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header_len + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(content) != expected:
         what = N_("truncated") if len(content) < expected else N_("longer than its header says")
         raise DataFormatError(

@@ -32,6 +32,7 @@ from provador.i18n import _
 SIZE = 28
 WORK_SIDE = 160  # photos are segmented at this long edge: enough for an outline, and fast
 MAX_PIXELS = 40_000_000  # decompression bombs: Pillow only warns below 2× its own limit
+SHRINK_ABOVE = 4_000_000  # a decoded image over this many pixels is box-reduced at once, in its own mode
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
 
 
@@ -110,6 +111,38 @@ def open_image(
     return (image, (width, height)) if with_size else image
 
 
+def declared_pixels(data: bytes) -> int | None:
+    """Width × height as the file's header says, without decoding it; None when unreadable
+    (`prepare` then says what is wrong)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return image.width * image.height
+    except Exception:  # noqa: BLE001 (any unreadable header: prepare reports it properly)
+        return None
+
+
+def _shrunk(image: Image.Image, side: int) -> Image.Image:
+    """A big decoded image (a PNG, BMP or TIFF, which cannot decode at reduced size as a JPEG can)
+    box-reduced to about `side` on its long edge before any conversion: converting a 40-megapixel
+    image to RGB first would take 160 MB more, and float copies of it ten times that."""
+    factor = max(image.size) // side
+    if image.width * image.height <= SHRINK_ABOVE or factor < 2:
+        return image
+    if image.mode == "1":
+        image = image.convert("L")
+    elif image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode.startswith("I;16"):
+        image = image.convert("I")
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        return image
+    reduced = image.reduce(factor)
+    reduced.info = dict(image.info)  # EXIF orientation still applies
+    return reduced
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Plain 8-bit RGB: orientation applied, transparency on white, 16-bit and CMYK converted."""
     image = ImageOps.exif_transpose(image)
@@ -171,6 +204,7 @@ def prepare(
         image, original_size = source, source.size
     else:
         image, original_size = open_image(source, name, draft_side=2 * WORK_SIDE, with_size=True)
+    image = _shrunk(image, 2 * WORK_SIDE)
     if image.mode == "L" and image.size == (SIZE, SIZE) and "exif" not in image.info:
         # The common case of a dataset image sent back (tests, the web page's samples, benchmarks):
         # nothing to convert, so skip the colour conversions (half the time of a small PNG).

@@ -77,15 +77,15 @@ def model_table(model) -> list[tuple[str, str, str, int]]:
 def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     """report.html, in the current language: recipe, data, model, curves, metrics, confusion, samples,
     errors, environment."""
-    metrics, info = run.metrics, run.info
+    metrics = run.metrics
     test = metrics.get("test", {})
     e = html.escape
     parts = [
         "<h1>" + _("provador run {name}").format(name=f"<code>{e(run.name)}</code>") + "</h1>",
         "<p class=lead>" + _("Recipe {recipe}, model {model} ({parameters} parameters), {epochs} epochs, status {status}.").format(
             recipe=f"<b>{e(metrics.get('recipe', '?'))}</b>", model=f"<b>{e(metrics.get('model', '?'))}</b>",
-            parameters=number(metrics.get("parameters", 0), 0), epochs=metrics.get("epochs", "?"),
-            status=f"<b>{e(_(info.get('status', '?')))}</b>",
+            parameters=number(metrics.get("parameters", 0), 0), epochs=e(str(metrics.get("epochs", "?"))),
+            status=f"<b>{e(_(run.status))}</b>",
         ) + "</p>",
     ]  # fmt: skip
     if test:
@@ -115,7 +115,7 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
                                "Recall: of the images of this class, the share found. F1: their harmonic mean.")))  # fmt: skip
         pairs = "".join(
             "<li>" + _("{a} / {b}: {errors} errors").format(
-                a=e(class_name(p["classes"][0])), b=e(class_name(p["classes"][1])), errors=p["errors"]) + "</li>"
+                a=e(class_name(p["classes"][0])), b=e(class_name(p["classes"][1])), errors=int(p["errors"])) + "</li>"
             for p in test["most_confused"]
         )  # fmt: skip
         parts.append(section(_("Most confused pairs"), f"<ul>{pairs}</ul>"))
@@ -135,7 +135,7 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     parts.append(section(_("Model"), f"<table><tr>{head}</tr>{rows}</table>"))
     summary = dataset.summary()
     data_rows = "".join(
-        f"<tr><td>{s}</td><td>{tuple(summary[s]['images_shape'])}</td><td>{summary[s]['images_dtype']}</td></tr>"
+        f"<tr><td>{s}</td><td>{tuple(summary[s]['images_shape'])}</td><td>{e(str(summary[s]['images_dtype']))}</td></tr>"
         for s in ("train", "valid", "test")
     )
     source = summary["source"]
@@ -182,7 +182,7 @@ def _per_class_table(test: dict) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(class_name(name))}</td><td class=num>{number(m['precision'], 3)}</td>"
         f"<td class=num>{number(m['recall'], 3)}</td><td class=num>{number(m['f1'], 3)}</td>"
-        f"<td class=num>{m['support']}</td></tr>"
+        f"<td class=num>{int(m['support'])}</td></tr>"
         for name, m in test["per_class"].items()
     )
     head = "".join(f"<th>{html.escape(h)}</th>" for h in (_("class"), _("precision"), _("recall"), "F1", _("images")))

@@ -4,6 +4,7 @@ runs/<recipe>-<YYYYmmdd-HHMMSS>/
     run.json       status (running, completed, failed, interrupted), classes, data source
     recipe.toml    the resolved recipe
     history.csv    one row per finished epoch
+    checkpoint.npz the state after the last whole epoch, for `train --resume` (removed once complete)
     model.keras    the trained model (written once training has finished)
     curves.png     the notebook's learning-curve plot
     metrics.json   test metrics, timings, versions (written last: it marks a complete run)
@@ -18,9 +19,13 @@ import contextlib
 import csv
 import json
 import os
+import socket
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from provador import _files
 from provador.errors import ProvadorError, RunError
@@ -29,7 +34,133 @@ from provador.recipes import Recipe, load_recipe
 
 RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
 MODEL_FILE, METRICS_FILE, CURVES_FILE = "model.keras", "metrics.json", "curves.png"
+CHECKPOINT_FILE = "checkpoint.npz"  # the training's state after its last whole epoch; gone once complete
 PICTURES = ("curves", "samples", "confusion", "errors", "first-layer")  # <name>.png in a finished run
+
+
+class _RunFile(BaseModel):
+    """What a run file must hold where it holds it; fields a newer provador added may be missing
+    from an older run, and fields this one does not know are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class RunInfo(_RunFile):
+    """run.json"""
+
+    status: str = "unknown"
+    recipe: str = ""
+    model: str = ""
+    created: str = ""
+    classes: list[str] = []
+    data: dict[str, Any] = {}
+    error: str | None = None
+    model_kept: bool | None = None
+    pid: int | None = None  # the training process, to tell a dead `running` run from a live one
+    host: str | None = None
+
+
+class ClassMetrics(_RunFile):
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ConfusedPair(_RunFile):
+    classes: list[str]
+    errors: int
+
+
+class TestMetrics(_RunFile):
+    accuracy: float | None = None
+    loss: float | None = None
+    images: int | None = None
+    macro_f1: float | None = None
+    per_class: dict[str, ClassMetrics] | None = None
+    most_confused: list[ConfusedPair] | None = None
+
+
+class Calibration(_RunFile):
+    temperature: float = 1.0
+
+
+class Metrics(_RunFile):
+    """metrics.json"""
+
+    recipe: str | None = None
+    model: str | None = None
+    parameters: int | None = None
+    seed: int | None = None
+    epochs: int | None = None
+    test: TestMetrics | None = None
+    calibration: Calibration | None = None
+    best_val_accuracy: float | None = None
+    training_seconds: float | None = None
+    seconds_per_epoch: float | None = None
+    backend: str | None = None
+    versions: dict[str, str] = {}
+
+
+def _read_run_file(path: Path, schema: type[_RunFile]) -> dict:
+    """A run file's content as a dict checked against its schema, or a RunError naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return schema.model_validate(data).model_dump(exclude_unset=True)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or _("the top level")
+            reason = f"{where}: {first['msg']}"
+        else:
+            reason = str(exc) or type(exc).__name__
+        raise RunError(
+            _("{path} is damaged ({reason}). Expected the JSON that `provador train` writes; train the run again "
+              "(`provador train --resume` continues an unfinished one) or move the folder away.").format(
+                path=path, reason=reason)
+        ) from None  # fmt: skip
+
+
+# What a model.keras archive may hold once unpacked: Keras' config and metadata are a few KB; the
+# weights of the largest zoo model a few MB. Reading stops at an entry's declared size, so checking
+# the declared sizes bounds what loading can unpack (a "zip bomb" is refused before any of it).
+_MODEL_ENTRY_LIMITS = {"config.json": 16 * 2**20, "metadata.json": 2**20, "model.weights.h5": 2 * 2**30}
+_MODEL_ENTRY_TOTAL = 2 * 2**30 + 17 * 2**20
+
+
+def _check_model_archive(path: Path) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = {entry.filename: entry.file_size for entry in archive.infolist()}
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise RunError(
+            _("Cannot load {path}: it is not a Keras model file ({reason}). Train the run again.").format(
+                path=path, reason=exc)
+        ) from None  # fmt: skip
+    missing = [name for name in ("config.json", "model.weights.h5") if name not in entries]
+    too_big = [name for name, size in entries.items() if size > _MODEL_ENTRY_LIMITS.get(name, 2**20)]
+    if missing or too_big or sum(entries.values()) > _MODEL_ENTRY_TOTAL:
+        reason = (
+            _("{names} missing").format(names=", ".join(missing))
+            if missing
+            else _("{names} would unpack to more than a model file holds").format(names=", ".join(too_big) or path.name)
+        )
+        raise RunError(
+            _("Cannot load {path}: {reason}. Expected a model saved by `provador train`; train the run again.").format(
+                path=path, reason=reason)
+        )  # fmt: skip
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class Run:
@@ -66,11 +197,18 @@ class Run:
 
     @property
     def info(self) -> dict:
-        return json.loads((self.path / RUN_FILE).read_text())
+        return _read_run_file(self.path / RUN_FILE, RunInfo)
 
     @property
     def status(self) -> str:
-        return self.info.get("status", "unknown")
+        """run.json's status, except that a `running` run whose process on this machine is gone
+        (killed, the laptop's power cut) is `interrupted`."""
+        info = self.info
+        status = info.get("status", "unknown")
+        pid, host = info.get("pid"), info.get("host")
+        if status == "running" and pid and host == socket.gethostname() and not _process_alive(pid):
+            return "interrupted"
+        return status
 
     @property
     def recipe(self) -> Recipe:
@@ -83,15 +221,21 @@ class Run:
     @property
     def metrics(self) -> dict:
         path = self.path / METRICS_FILE
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return _read_run_file(path, Metrics) if path.is_file() else {}
 
     def history(self) -> dict[str, list[float]]:
         path = self.path / HISTORY_FILE
         if not path.is_file():
             return {}
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+        try:
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+            return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, csv.Error) as exc:
+            raise RunError(
+                _("{path} is damaged ({reason}): expected one row of numbers per epoch. Train the run again.").format(
+                    path=path, reason=exc)
+            ) from None  # fmt: skip
 
     @property
     def model_path(self) -> Path:
@@ -116,20 +260,35 @@ class Run:
         return path
 
     def load_model(self):
-        """The trained model, for inference (not compiled: provador computes its own metrics)."""
+        """The trained model, for inference (not compiled: provador computes its own metrics).
+
+        Loaded in Keras' safe mode (no code in the file runs), after its archive is checked, and
+        checked against run.json's classes: a file from elsewhere gets an error, not a traceback."""
         from provador._keras import keras
         from provador.models import custom_objects, prepare_backend_for
 
+        path = self.model_path
+        _check_model_archive(path)
         with contextlib.suppress(ProvadorError):  # an unknown architecture: load_model says what is wrong
             prepare_backend_for(self.recipe.model.architecture)
         try:
-            return keras.saving.load_model(
-                self.model_path, custom_objects=custom_objects(), compile=False, safe_mode=True
-            )
-        except (ValueError, OSError) as exc:
+            model = keras.saving.load_model(path, custom_objects=custom_objects(), compile=False, safe_mode=True)
+        except Exception as exc:  # Keras raises ValueError, TypeError, KeyError… for files it cannot use
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "safe_mode" in str(exc) or "Lambda" in str(exc):
+                reason = _("it holds code (a Lambda layer), which provador never runs")
             raise RunError(
-                _("Cannot load {path}: {reason}. Train the run again.").format(path=self.model_path, reason=exc)
-            ) from None
+                _("Cannot load {path}: {reason}. Expected a model saved by `provador train`; train the run "
+                  "again.").format(path=path, reason=reason)
+            ) from None  # fmt: skip
+        classes = len(self.class_names)
+        outputs = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+        if outputs != classes:
+            raise RunError(
+                _("{path} answers with {outputs} values, but run.json lists {classes} classes: the model is not "
+                  "this run's. Train the run again.").format(path=path, outputs=outputs, classes=classes)
+            )  # fmt: skip
+        return model
 
     def _repr_png_(self) -> bytes | None:
         """In Jupyter, a run at the end of a cell shows its learning curves."""
@@ -192,6 +351,8 @@ def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict) -> 
             "model": recipe.model.architecture,
             "created": datetime.now().isoformat(timespec="seconds"),
             "started_unix": time.time(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
             "classes": list(class_names),
             "data": source,
         },
@@ -221,16 +382,23 @@ def summarize(path: Path) -> dict:
            "val_accuracy": None, "test_accuracy": None, "training_seconds": None, "created": "", "status": ""}  # fmt: skip
     try:
         run = Run(path)
-        info, metrics = run.info, run.metrics
-    except (RunError, ValueError, OSError) as exc:
-        row["status"] = "not a run" if isinstance(exc, RunError) else "broken (unreadable run.json)"
+    except RunError:
+        row["status"] = "not a run"
         return row
-    history = run.history()
+    try:
+        info, metrics, history, status = run.info, run.metrics, run.history(), run.status
+    except ProvadorError as exc:
+        row["status"] = next(
+            (f"broken ({name} damaged)" for name in (RUN_FILE, METRICS_FILE, HISTORY_FILE) if name in str(exc)),
+            "broken",
+        )
+        row["problem"] = str(exc)
+        return row
     row.update(
         recipe=info.get("recipe", ""),
         model=info.get("model", ""),
         created=info.get("created", ""),
-        status=info.get("status", "unknown"),
+        status=status,
         epochs=metrics.get("epochs", len(history.get("loss", [])) or None),
         val_accuracy=metrics.get("best_val_accuracy") or max(history.get("val_accuracy", [0])) or None,
         test_accuracy=metrics.get("test", {}).get("accuracy"),

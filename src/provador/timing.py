@@ -12,15 +12,17 @@ THRESHOLDS = (0.85, 0.88, 0.895, 0.91, 0.93, 0.945)
 class TimeToAccuracy(keras.callbacks.Callback):
     """Records, from the start of `fit`, when `val_accuracy` first reaches each threshold."""
 
-    def __init__(self, thresholds=THRESHOLDS):
+    def __init__(self, thresholds=THRESHOLDS, reached: dict | None = None, elapsed: float = 0.0):
+        """`reached` and `elapsed` carry on from a checkpoint when a run resumes."""
         super().__init__()
         self.thresholds = tuple(thresholds)
-        self.reached: dict[str, float | None] = {}
+        self.reached: dict[str, float | None] = dict(reached or {})
+        self._elapsed_before = elapsed
         self._start = 0.0
 
     def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-        self.reached = {f"{t:g}": None for t in self.thresholds}
+        self._start = time.perf_counter() - self._elapsed_before
+        self.reached = {f"{t:g}": self.reached.get(f"{t:g}") for t in self.thresholds}
 
     def on_epoch_end(self, epoch, logs=None):
         accuracy = (logs or {}).get("val_accuracy")

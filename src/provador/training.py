@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +16,9 @@ import numpy as np
 from provador import _files, plots, report, runs
 from provador._keras import backend_name, backend_versions, keras
 from provador.calibration import calibrate
-from provador.callbacks import EpochProgress, HistoryRecorder
+from provador.callbacks import Checkpoint, EpochProgress, HistoryRecorder, restore_checkpoint
 from provador.datasets import Dataset, dataset_for
-from provador.errors import RecipeError, TrainingDiverged
+from provador.errors import RecipeError, RunError, TrainingDiverged
 from provador.evaluation import analyse, calibration_on, predict_probabilities
 from provador.i18n import _, class_name, number
 from provador.models import build_model, mirrors_at_inference, prepare_backend_for
@@ -96,32 +99,94 @@ def train(
     runs_dir: str | Path = "runs",
     data_dir: str | Path | None = None,
     quiet: bool = False,
+    resume: runs.Run | str | Path | None = None,
+    keep_checkpoints: bool = False,
 ) -> runs.Run:
     """Train a recipe end to end and return its run directory.
 
-    On Ctrl-C or an error the run is marked `interrupted` or `failed` in run.json,
-    and no file that looks complete (model.keras, metrics.json) is left behind.
+    Every epoch ends with a checkpoint in the run directory, so `resume=RUN` continues a run that
+    was interrupted, killed or failed, and ends with the same weights and history as a run that
+    never stopped (same backend and machine). The checkpoint is removed when the run completes,
+    unless `keep_checkpoints`.
+
+    On Ctrl-C or an error the run is marked `interrupted` or `failed` in run.json, and no file
+    that looks complete (model.keras, metrics.json) is left behind.
     """
-    recipe = resolve_recipe(recipe, overrides, epochs, seed)
-    dataset = dataset_for(recipe, data_dir, progress=not quiet)
-    check_fits(recipe, dataset)
-    run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
+    if resume is not None:
+        if overrides or epochs is not None or seed is not None:
+            raise RecipeError(_("A resumed run keeps its own recipe: drop --set, --epochs and --seed with --resume."))
+        run = _reopen(runs.resolve_run(resume))
+        recipe = run.recipe
+        dataset = dataset_for(recipe, data_dir, progress=not quiet)
+        if list(dataset.class_names) != run.class_names:
+            raise RunError(
+                _("Cannot resume {run}: it was trained on the classes {theirs}, the data found now has {ours}. "
+                  "Pass the --data-dir it was trained on.").format(
+                    run=run.path, theirs=", ".join(run.class_names), ours=", ".join(dataset.class_names))
+            )  # fmt: skip
+    else:
+        recipe = resolve_recipe(recipe, overrides, epochs, seed)
+        dataset = dataset_for(recipe, data_dir, progress=not quiet)
+        check_fits(recipe, dataset)
+        run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
     say = (lambda *a: None) if quiet else print
     say(_("Training `{recipe}` ({model}) on {train} images, validating on {valid}; backend {backend}; run {run}").format(
         recipe=recipe.name, model=recipe.model.architecture, train=number(len(dataset.x_train), 0),
         valid=number(len(dataset.x_valid), 0), backend=backend_name(), run=run.path,
     ))  # fmt: skip
     try:
-        _train_into(run, recipe, dataset, quiet, say)
-    except KeyboardInterrupt:
-        _files.remove_partials(run.path)
-        run.update_info(status="interrupted", ended_unix=time.time())
-        raise
+        _train_into(run, recipe, dataset, quiet, say, keep_checkpoints)
     except BaseException as exc:
-        _files.remove_partials(run.path)
-        run.update_info(status="failed", error=str(exc), ended_unix=time.time())
+        _end_unfinished(run, exc)
+        if isinstance(exc, OSError) and exc.errno in _CANNOT_WRITE:
+            raise RunError(
+                _("Cannot write to {folder}: {reason}. Nothing that looks finished was left there; free some space "
+                  "(or make the folder writable), then continue with `provador train --resume {run}`.").format(
+                    folder=Path(exc.filename).parent if exc.filename else run.path, reason=exc.strerror, run=run.path)
+            ) from None  # fmt: skip
         raise
     return run
+
+
+_CANNOT_WRITE = {28, 30, 13, 122}  # ENOSPC, EROFS, EACCES, EDQUOT
+
+
+def _reopen(run: runs.Run) -> runs.Run:
+    """Mark an unfinished run as running again, in this process."""
+    status = run.status
+    if status == "completed":
+        raise RunError(_("Run {run} is already complete: nothing to resume.").format(run=run.path))
+    if status == "running":
+        raise RunError(
+            _("Run {run} is still training in process {pid} on {host}; stop it first, or wait.").format(
+                run=run.path, pid=run.info.get("pid"), host=run.info.get("host"))
+        )  # fmt: skip
+    if not (run.path / runs.CHECKPOINT_FILE).is_file():
+        raise RunError(
+            _("Run {run} has no checkpoint ({file}): it stopped before its first epoch ended, or was trained by an "
+              "older provador. Train the recipe again: `provador train --recipe {recipe}`.").format(
+                run=run.path, file=runs.CHECKPOINT_FILE, recipe=run.path / runs.RECIPE_FILE)
+        )  # fmt: skip
+    run.update_info(status="running", pid=os.getpid(), host=socket.gethostname(), error=None,
+                    resumed=run.info.get("resumed", 0) + 1)  # fmt: skip
+    return run
+
+
+def _end_unfinished(run: runs.Run, exc: BaseException) -> None:
+    """After Ctrl-C or an error: no half-written or finished-looking files, and the status says why.
+
+    A run that had completed before the interruption (only the report was being written) stays
+    complete: `provador report` redraws what is missing."""
+    with contextlib.suppress(OSError):  # the disk may be full: do what can be done
+        _files.remove_partials(run.path)
+        if run.info.get("status") == "completed":
+            return
+        for name in (runs.METRICS_FILE, runs.MODEL_FILE):
+            (run.path / name).unlink(missing_ok=True)
+        if isinstance(exc, KeyboardInterrupt):
+            run.update_info(status="interrupted", ended_unix=time.time())
+        else:
+            run.update_info(status="failed", error=str(exc), ended_unix=time.time())
 
 
 @dataclass
@@ -143,17 +208,28 @@ def check_fits(recipe: Recipe, dataset: Dataset) -> None:
         )
 
 
-def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), progress: bool = False) -> Fitted:
+def fit(
+    recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), progress: bool = False, checkpoint: bool = False
+) -> Fitted:
     """Build the recipe's model and fit it, validating every epoch; history.csv is kept in `run`.
 
     Used by `train` and by every trial of a search. `progress` prints a line per epoch.
-    Raises TrainingDiverged on a NaN loss.
+    `checkpoint` saves the training's state after every epoch in the run directory and, when a
+    checkpoint is already there, goes on from it. Raises TrainingDiverged on a NaN loss.
     """
     model = build_for(recipe, dataset)
     recorder = HistoryRecorder(run.path / runs.HISTORY_FILE)
     time_to = TimeToAccuracy()
+    first_epoch, seconds_before, saved = 0, 0.0, None
+    checkpoint_path = run.path / runs.CHECKPOINT_FILE
+    if checkpoint and checkpoint_path.is_file():
+        saved = restore_checkpoint(checkpoint_path, model)
+        first_epoch, seconds_before, recorder.rows = saved.epoch, saved.seconds, saved.rows
+        time_to = TimeToAccuracy(reached=saved.reached, elapsed=saved.seconds)
     # The recorder comes first: it sees a NaN before any later callback acts on the epoch.
     all_callbacks: list = [recorder, time_to, *callbacks]
+    if checkpoint:
+        all_callbacks.append(Checkpoint(checkpoint_path, recorder, time_to, saved))
     if progress:
         all_callbacks.append(EpochProgress(recipe.training.epochs))
     if recipe.training.early_stopping_patience:
@@ -161,25 +237,31 @@ def fit(recipe: Recipe, dataset: Dataset, run: runs.Run, callbacks=(), progress:
             monitor="val_accuracy", patience=recipe.training.early_stopping_patience, restore_best_weights=True,
         ))  # fmt: skip
     started = time.perf_counter()
-    model.fit(
-        dataset.x_train, dataset.y_train,
-        batch_size=recipe.training.batch_size, epochs=recipe.training.epochs,
-        validation_data=(dataset.x_valid, dataset.y_valid), callbacks=all_callbacks, verbose=0,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    if recorder.diverged_at is not None:
-        raise TrainingDiverged(
-            _("Training diverged: the loss became NaN or infinite at epoch {epoch}. Try a lower learning rate "
-              "(now {rate}), e.g. --set training.learning_rate={lower}.").format(
-                epoch=recorder.diverged_at, rate=recipe.training.learning_rate,
-                lower=f"{recipe.training.learning_rate / 10:g}",
-            )
+    if first_epoch < recipe.training.epochs:
+        model.fit(
+            dataset.x_train, dataset.y_train, batch_size=recipe.training.batch_size, epochs=recipe.training.epochs,
+            initial_epoch=first_epoch, validation_data=(dataset.x_valid, dataset.y_valid), callbacks=all_callbacks,
+            verbose=0,
         )  # fmt: skip
+    seconds = seconds_before + time.perf_counter() - started
+    if recorder.diverged_at is not None:
+        raise TrainingDiverged(_diverged_message(recipe, recorder.diverged_at))
     return Fitted(model, recorder, time_to, seconds)
 
 
-def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say) -> None:
-    fitted = fit(recipe, dataset, run, progress=not quiet)
+def _diverged_message(recipe: Recipe, epoch: int) -> str:
+    training = recipe.training
+    message = _("Training diverged: the loss became NaN or infinite at epoch {epoch}.").format(epoch=epoch)
+    message += " " + _("Try a lower learning rate (now {rate}), e.g. --set training.learning_rate={lower}.").format(
+        rate=training.learning_rate, lower=f"{training.learning_rate / 10:g}")  # fmt: skip
+    if training.weight_decay > 0:
+        message += " " + _("Or a smaller weight decay (now {decay}), e.g. --set training.weight_decay={lower}.").format(
+            decay=training.weight_decay, lower=f"{training.weight_decay / 10:g}")  # fmt: skip
+    return message
+
+
+def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say, keep_checkpoints: bool) -> None:
+    fitted = fit(recipe, dataset, run, progress=not quiet, checkpoint=True)
     model, recorder, time_to, fit_seconds = fitted.model, fitted.recorder, fitted.time_to, fitted.seconds
     with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
         model.save(tmp)
@@ -218,6 +300,8 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     _files.write_json(run.path / runs.METRICS_FILE, metrics)
     report.write_pictures(run, model, dataset, probabilities)
     run.update_info(status="completed", ended_unix=time.time())
+    if not keep_checkpoints:
+        (run.path / runs.CHECKPOINT_FILE).unlink(missing_ok=True)
     report_path = report.write_report(run, model, dataset)
     runs.mark_latest(run)
 

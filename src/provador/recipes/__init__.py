@@ -21,7 +21,8 @@ from provador.i18n import _
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf and nan pass `gt=0`; no setting means them, and training on them only diverges.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DataSection(_Section):
@@ -58,10 +59,14 @@ class ExecutionSection(_Section):
     eval_batch_size: int = Field(default=1024, gt=0)
 
 
+# A recipe's name starts its run folder's name: a plain word, never a path (`../x`, `/tmp/x`).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
 class Recipe(_Section):
-    name: str = "custom"
+    name: str = Field(default="custom", pattern=NAME_PATTERN, description="letters, digits, . _ -; at most 64")
     description: str = ""
-    seed: int = Field(default=42, ge=0)
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # NumPy and Keras seeds are 32-bit
     data: DataSection = DataSection()
     model: ModelSection = ModelSection()
     training: TrainingSection = TrainingSection()
@@ -141,6 +146,11 @@ def describe_validation_error(exc: ValidationError, prefix: str = "", schema=Non
                 )
                 + (" " + _("Known keys here: {keys}.").format(keys=", ".join(known)) if known else "")
             )
+        elif err["type"] == "string_pattern_mismatch" and loc == ("name",):
+            lines.append(
+                _("Invalid `name`: expected a plain name of letters, digits, `.`, `_` or `-` (at most 64; it names "
+                  "the run's folder, so no `/` or `..`). Received: {value!r}").format(value=err.get("input"))
+            )  # fmt: skip
         elif err["type"] == "value_error" and not loc:
             lines.append(err["msg"].removeprefix("Value error, "))
         else:
@@ -170,13 +180,23 @@ def list_recipes() -> list[str]:
 def load_recipe(name_or_path: str | Path = "seed") -> Recipe:
     """Load a shipped recipe by name (`seed`) or a TOML file by path."""
     text, origin = _read_recipe_text(str(name_or_path))
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(_("{origin} is not valid TOML: {reason}.").format(origin=origin, reason=exc)) from None
+    data = parse_toml(text, origin)
     if "name" not in data:
         data["name"] = Path(origin).stem
     return validate(data, origin=origin)
+
+
+def parse_toml(text: str, origin: str) -> dict:
+    """TOML as a dict, or a RecipeError that names the file (also for nesting so deep that the
+    parser runs out of stack, which is no recipe)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(_("{origin} is not valid TOML: {reason}.").format(origin=origin, reason=exc)) from None
+    except RecursionError:
+        raise RecipeError(
+            _("{origin} nests tables or arrays too deeply to be a recipe.").format(origin=origin)
+        ) from None
 
 
 def _read_recipe_text(name_or_path: str) -> tuple[str, str]:
@@ -184,7 +204,12 @@ def _read_recipe_text(name_or_path: str) -> tuple[str, str]:
         return resources.files(__name__).joinpath(f"{name_or_path}.toml").read_text(), f"{name_or_path}.toml"
     path = Path(name_or_path).expanduser()
     if path.is_file():
-        return path.read_text(), str(path)
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError(
+                _("Cannot read recipe {path}: {reason}. Expected a UTF-8 TOML file.").format(path=path, reason=exc)
+            ) from None
     raise RecipeError(
         _("Unknown recipe {name!r}: expected one of the shipped recipes ({names}) or the path of a .toml file.").format(
             name=name_or_path, names=", ".join(list_recipes())
@@ -203,4 +228,6 @@ def parse_override(assignment: str) -> tuple[str, Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()  # a bare word such as adam or one-cycle
+    except RecursionError:
+        raise RecipeError(_("--set {key}: the value nests arrays too deeply.").format(key=key.strip())) from None
     return key.strip(), value

@@ -6,11 +6,14 @@ through a DynamicBatcher, so concurrent requests share model calls.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import gc
 import hashlib
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,6 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 
 from provador import __version__, photos, runs
 from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
@@ -29,11 +31,20 @@ from provador.serve.batching import DynamicBatcher
 from provador.serve.fastpath import PredictFastPath
 from provador.serve.http import TOO_MANY, ApiError, read_limited
 from provador.serve.language import COOKIE, RequestLanguage
+from provador.serve.lifecycle import Draining, Traffic
 from provador.serve.page import render as render_page
 from provador.serve.uploads import MalformedForm, file_parts
 
 STATIC = Path(__file__).parent / "static"
-_INLINE_DECODE_BYTES = 16 * 1024
+# A small file that declares few pixels decodes in well under a millisecond: a thread hop would
+# cost more. Anything else is decoded off the event loop, a few at a time.
+_INLINE_DECODE_BYTES, _INLINE_DECODE_PIXELS = 16 * 1024, 256 * 256
+# Photo decoding threads: each holds at most one decoded image (up to ~80 MB for a 40-megapixel
+# PNG before it is reduced), so this bounds the server's memory as much as its CPU.
+DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
+# The JSON the API takes nests 4 deep ({"images": [[[0, …]]]}); deeper is refused before parsing,
+# so a body of 100,000 brackets costs a scan, not the parser's stack.
+MAX_JSON_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -42,15 +53,21 @@ class Limits:
     max_images: int = 32
     max_batch: int = 64
     window_ms: float = 0.5
+    header_seconds: float = 10.0  # a request's headers must arrive within this
+    body_seconds: float = 30.0  # and its body within this (10 MB at 3 Mbit/s)
+    drain_seconds: float = 10.0  # on SIGTERM, requests in flight get this long to finish
 
 
 def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: str | Path | None = None) -> FastAPI:
     run = runs.resolve_run(run)
+    # Loaded now, not when the server starts: a model that cannot be used is a one-paragraph
+    # error before anything listens, not a traceback and "Application startup failed".
+    predictor = Predictor(run)
+    decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="provador-decode")
     state: dict = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        predictor = Predictor(run)
         predictor.warm_up(limits.max_batch)
         state["predictor"] = predictor
         state["batcher"] = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
@@ -63,6 +80,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         gc.freeze()
         yield
         state["batcher"].close()
+        decoder.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="provador",
@@ -122,7 +140,9 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         top_k: int = Query(3, ge=1, le=10, description="how many classes to list per image"),
         include_input: bool = Query(False, description="return the 28×28 image the model saw, as PNG base64"),
     ):
-        body = await read_limited(request.stream(), request.headers.get("content-length"), limits.max_upload_bytes)
+        body = await read_limited(
+            request.stream(), request.headers.get("content-length"), limits.max_upload_bytes, limits.body_seconds
+        )
         answer = await answer_predict(body, request.headers.get("content-type", ""), top_k, include_input)
         # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
         return JSONResponse(answer)
@@ -131,7 +151,7 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         """POST /v1/predict's answer for a body already read; ApiError for bad input."""
         predictor: Predictor = state["predictor"]
         if content_type.startswith("multipart/form-data"):
-            names, images, reasons = await _images_from_form(content_type, body, predictor, limits)
+            names, images, reasons = await _images_from_form(content_type, body, predictor, limits, decoder)
         elif content_type.startswith("application/json"):
             names, images, reasons = _images_from_json(body, predictor, limits)
         else:
@@ -155,8 +175,12 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
 
     # Requests with the default parameters (nearly all) skip FastAPI's routing and dependency
     # machinery, which cost as much CPU as the prediction itself (bench/README.md).
-    app.add_middleware(PredictFastPath, answer=answer_predict, max_body=limits.max_upload_bytes)
-    app.add_middleware(RequestLanguage)  # added last: outermost, so the lean path answers in the language too
+    app.add_middleware(
+        PredictFastPath, answer=answer_predict, max_body=limits.max_upload_bytes, body_seconds=limits.body_seconds
+    )
+    app.add_middleware(RequestLanguage)  # outside the lean path, so it answers in the language too
+    app.state.traffic = Traffic()
+    app.add_middleware(Draining, traffic=app.state.traffic)  # added last: outermost, it sees every request
 
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():
@@ -198,7 +222,9 @@ def _model_info(run: runs.Run, predictor: Predictor, model_id: str, limits: Limi
     }
 
 
-async def _images_from_form(content_type: str, body: bytes, predictor: Predictor, limits: Limits):
+async def _images_from_form(
+    content_type: str, body: bytes, predictor: Predictor, limits: Limits, decoder: ThreadPoolExecutor
+):
     try:
         # Room for one file too many (answered 413 below) and a few other fields.
         uploads = file_parts(body, content_type, "file", max_parts=limits.max_images + 16)
@@ -213,11 +239,13 @@ async def _images_from_form(content_type: str, body: bytes, predictor: Predictor
         data = upload.data
         name = upload.filename or "upload"
         try:
-            # Small files decode in well under a millisecond: a thread hop would cost more.
-            if len(data) <= _INLINE_DECODE_BYTES:
+            pixels = photos.declared_pixels(data) if len(data) <= _INLINE_DECODE_BYTES else None
+            if pixels is not None and pixels <= _INLINE_DECODE_PIXELS:
                 prepared = predictor.prepare_photo(data, name)
             else:
-                prepared = await run_in_threadpool(predictor.prepare_photo, data, name)
+                prepared = await asyncio.get_running_loop().run_in_executor(
+                    decoder, predictor.prepare_photo, data, name
+                )
         except InputError as exc:
             status = 413 if isinstance(exc, ImageTooLarge) else 415 if isinstance(exc, NotAnImage) else 422
             raise ApiError(status, str(exc)) from None
@@ -232,9 +260,13 @@ def _images_from_json(body: bytes, predictor: Predictor, limits: Limits):
     expected = _("Expected JSON {example} with a list of {height}×{width} arrays of integers 0-255").format(
         example='{"images": [...]}', height=height, width=width
     )
+    if _json_depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(
+            400, expected + _("; the body nests more than {depth} levels deep.").format(depth=MAX_JSON_DEPTH)
+        )
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, expected + _("; the body is not valid JSON.")) from None
     raw = payload.get("images") if isinstance(payload, dict) else None
     if not isinstance(raw, list) or not raw:
@@ -251,3 +283,11 @@ def _images_from_json(body: bytes, predictor: Predictor, limits: Limits):
         kind = _("non-integer values") if array.dtype.kind not in "iu" else _("values outside 0-255")
         raise ApiError(422, expected + _("; received {kind} (dtype {dtype}).").format(kind=kind, dtype=array.dtype))
     return [f"images[{i}]" for i in range(len(array))], array.astype(np.uint8), [None] * len(array)
+
+
+def _json_depth(body: bytes) -> int:
+    """How deep the brackets of a JSON body nest (strings are not skipped: the API's JSON has
+    brackets in none, so at worst a string with brackets reads as deeper than it is)."""
+    raw = np.frombuffer(body, np.uint8)
+    steps = (raw == ord("[")).astype(np.int32) + (raw == ord("{")) - (raw == ord("]")) - (raw == ord("}"))
+    return int(np.cumsum(steps).max(initial=0))

@@ -18,10 +18,11 @@ PATH = "/v1/predict"
 
 
 class PredictFastPath:
-    def __init__(self, app, answer: Callable[[bytes, str], Awaitable[dict]], max_body: int):
+    def __init__(self, app, answer: Callable[[bytes, str], Awaitable[dict]], max_body: int, body_seconds: float):
         self.app = app
         self.answer = answer
         self.max_body = max_body
+        self.body_seconds = body_seconds
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH or scope["query_string"]:
@@ -30,7 +31,7 @@ class PredictFastPath:
         length = headers.get(b"content-length", b"").decode("latin-1") or None
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         try:
-            body = await read_limited(_body_chunks(receive), length, self.max_body)
+            body = await read_limited(_body_chunks(receive), length, self.max_body, self.body_seconds)
             status, content = 200, json_bytes(await self.answer(body, content_type))
         except ApiError as exc:
             status, content = exc.status, exc.body()

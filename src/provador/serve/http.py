@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -26,8 +27,21 @@ def json_bytes(content) -> bytes:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
-async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes before reading them all."""
+async def read_limited(
+    chunks: AsyncIterator[bytes], declared_length: str | None, limit: int, seconds: float = 30.0
+) -> bytes:
+    """The request body, refusing more than `limit` bytes before reading them all, and a body
+    that takes longer than `seconds` to arrive (a slow client holds a connection and memory)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await _read_limited(chunks, declared_length, limit)
+    except TimeoutError:
+        raise ApiError(
+            408, _("The request body took over {seconds} s to arrive.").format(seconds=f"{seconds:g}")
+        ) from None
+
+
+async def _read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
     if declared_length and declared_length.isdigit() and int(declared_length) > limit:
         raise ApiError(413, _("The upload is {size} MB; the limit is {limit} MB.").format(
             size=f"{int(declared_length) / 1e6:.1f}", limit=f"{limit / 1e6:.0f}"))  # fmt: skip

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+MAX_BOUNDARY = 70  # RFC 2046, section 5.1.1
+
 
 class MalformedForm(ValueError):
     """The body is not the multipart/form-data its Content-Type says it is."""
@@ -36,10 +38,12 @@ def file_parts(body: bytes, content_type: str, field_name: str, max_parts: int) 
     Raises MalformedForm for a missing boundary, broken framing, or more than
     `max_parts` parts in all (every part costs memory, files or not).
     """
-    _, params = parse_options_header(content_type.encode("latin-1"))
+    _, params = parse_options_header(content_type.encode("latin-1", "replace"))
     boundary = params.get(b"boundary")
     if not boundary:
         raise MalformedForm("the Content-Type has no boundary")
+    if len(boundary) > MAX_BOUNDARY:
+        raise MalformedForm(f"the boundary is {len(boundary)} characters long; RFC 2046 allows at most {MAX_BOUNDARY}")
     parts: list[Part] = []
     header = {"name": b"", "value": b""}
     headers: dict[bytes, bytes] = {}
@@ -81,8 +85,8 @@ def file_parts(body: bytes, content_type: str, field_name: str, max_parts: int) 
         "on_part_data": on_part_data,
         "on_part_end": on_part_end,
     }
-    parser = MultipartParser(boundary, callbacks)
     try:
+        parser = MultipartParser(boundary, callbacks)
         parser.write(body)
         parser.finalize()
     except FormParserError as exc:

@@ -19,7 +19,6 @@ every choice must make a valid recipe), so a mistake is reported before any trai
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from provador.errors import RecipeError, SpaceError
 from provador.i18n import N_, _
-from provador.recipes import Recipe, describe_validation_error
+from provador.recipes import Recipe, describe_validation_error, parse_toml
 
 SECTIONS = ("model", "training", "execution")
 # The validation split and the seed decide what a trial's score means: they stay fixed.
@@ -295,9 +294,9 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
             ).format(name=key, names=", ".join(list_spaces()))
         )
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpaceError(_("{origin} is not valid TOML: {reason}.").format(origin=origin, reason=exc)) from None
+        data = parse_toml(text, origin)
+    except RecipeError as exc:
+        raise SpaceError(str(exc)) from None
     space = parse_space(data, origin, Path(origin).stem)
     return SearchSpace(**{**space.__dict__, "text": text})
 

@@ -178,3 +178,17 @@ def test_a_port_out_of_range_is_refused(tiny_run):
     result = subprocess.run([sys.executable, "-m", "provador", "serve", str(run.path), "--port", "70000"],
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 2 and "expected a TCP port from 1 to 65535, received '70000'" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "I;16"])
+def test_big_images_of_every_mode_are_shrunk_and_prepared(mode):
+    image = Image.new("L", (2200, 2000), 255)
+    ImageDraw.Draw(image).rectangle((700, 500, 1500, 1500), fill=0)
+    image = image.convert(mode) if mode != "I;16" else image.convert("I").point(lambda v: v * 256).convert("I;16")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    opened = photos.open_image(buffer.getvalue())
+    assert max(photos._shrunk(opened, 320).size) < 700  # reduced in its own mode, before any conversion
+    prepared = photos.prepare(buffer.getvalue())
+    assert prepared.garment_found and prepared.pixels.shape == (28, 28)
+    assert prepared.pixels[14, 14] > 200  # the dark square, negated, is the bright garment

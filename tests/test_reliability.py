@@ -392,3 +392,14 @@ def test_the_hash_mismatch_hint_names_options_that_exist(tmp_path, real_data):
     idx.write(copy / "t10k-labels-idx1-ubyte.gz", labels)
     with pytest.raises(datasets.DataHashError, match="--set data.dataset=idx --data-dir DIR"):
         datasets.locate("fashion-mnist", copy)
+
+
+def test_a_confusion_matrix_of_a_hundred_classes_stays_a_sane_picture(tmp_path):
+    from PIL import Image
+
+    from provador import plots
+
+    matrix = np.random.default_rng(0).integers(0, 50, (datasets.MAX_CLASSES, datasets.MAX_CLASSES))
+    path = plots.confusion(matrix, [f"class {i}" for i in range(datasets.MAX_CLASSES)], tmp_path / "c.png")
+    with Image.open(path) as picture:
+        assert max(picture.size) <= plots.MAX_INCHES * 100  # 24 inches at 100 dpi (it was 102 × 92 inches)

@@ -46,15 +46,19 @@ def _save(fig, path: str | Path) -> Path:
     return Path(path)
 
 
+MAX_INCHES = 24  # no picture grows past this on a side, whatever the number of classes
+
+
 def confusion(matrix: np.ndarray, class_names: list[str], path: str | Path) -> Path:
     """Counts in each cell; colours normalised per row (the share of each true class)."""
     matrix = np.asarray(matrix)
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
-    fig = Figure(figsize=(1.0 * n + 2, 0.9 * n + 1.5))
+    # An inch a class up to MAX_INCHES: with many classes the cells shrink and lose their counts.
+    fig = Figure(figsize=(min(1.0 * n + 2, MAX_INCHES), min(0.9 * n + 1.5, MAX_INCHES)))
     ax = fig.subplots()
     image = ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-    for i in range(n):
+    for i in range(n if n <= 30 else 0):
         for j in range(n):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if rows[i, j] > 0.5 else "black")  # fmt: skip

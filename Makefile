@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[dev,tensorflow]"
+	$(BIN)/python -m pip install -q -e ".[dev,tensorflow,export]"
 	touch $@ $(VENV)/.installed
 
 data:

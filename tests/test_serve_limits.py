@@ -167,7 +167,9 @@ def test_sigterm_answers_requests_in_flight_refuses_new_ones_then_exits(tiny_run
     assert status == 503 and headers["Retry-After"] == "5" and b"shutting down" in answer
     in_flight.sendall(body[10:])
     in_flight.settimeout(10)
-    reply = in_flight.recv(65536)
+    reply = b""
+    while b'"predictions"' not in reply and (chunk := in_flight.recv(65536)):
+        reply += chunk
     in_flight.close()
     assert reply.startswith(b"HTTP/1.1 200") and b'"predictions"' in reply
     assert server.wait(timeout=15) == 0

@@ -218,8 +218,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help=_("address to bind (default 127.0.0.1: this machine only)"))
     serve.add_argument("--port", type=_port, default=8000, help=_("TCP port, 1-65535 (default 8000)"))
     serve.add_argument("--access-log", action="store_true", help=_("log every request"))
+    serve.add_argument(
+        "--engine", choices=("keras", "onnx"), default="keras",
+        help=_("what computes the answers: the Keras model (default) or onnxruntime on RUN/export/model.onnx"),
+    )  # fmt: skip
     _add_data_dir(serve)
     serve.set_defaults(handler=cmd_serve)
+
+    from provador.export import FORMATS
+
+    formats = "\n".join(f"  {name:<12} {_(purpose)}" for name, (_file, purpose) in FORMATS.items())
+    export = commands.add_parser(
+        "export", help=_("write a run's model as ONNX, TensorFlow SavedModel or LiteRT, verified"),
+        description=_("Export a run's model (raw uint8 pixels [batch, 28, 28] in, probabilities out, calibration and "
+                      "mirror averaging inside), check it against the model on 1,000 test images, and write it only "
+                      "if it answers the same.") + "\n\n" + _("Formats:") + "\n" + formats,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    export.add_argument("run")
+    export.add_argument("--format", choices=tuple(FORMATS), default="onnx", help=_("default: onnx"))
+    export.add_argument(
+        "--output", help=_("where to write it (default: RUN/export/model.onnx, saved_model, model.tflite)")
+    )
+    export.add_argument("--json", action="store_true")
+    _add_data_dir(export)
+    export.set_defaults(handler=cmd_export)
 
     tune = commands.add_parser(
         "tune", help=_("hyperparameter search on the validation split (Optuna); the test set is never loaded")
@@ -556,7 +579,21 @@ def cmd_serve(args) -> None:
     print(_("Serving {run} on {address}  (bound to {host}: {reach})").format(
         run=run.path.name, address=address, host=args.host, reach=reach))  # fmt: skip
     print(_("API docs: {address}docs   Stop with Ctrl-C.").format(address=address))
-    serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log)
+    serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log, engine=args.engine)
+
+
+def cmd_export(args) -> None:
+    from provador.export import export
+
+    result = export(args.run, args.format, args.output, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    print(_("Exported {format}: {path}").format(format=result.format, path=result.path))
+    print(_("Checked on {images} test images (batches of {sizes}): largest probability difference {difference}, "
+            "same class for {agreement}.").format(
+        images=number(result.images, 0), sizes=_(" and ").join(map(str, result.batch_sizes)),
+        difference=f"{result.max_abs_difference:.1e}", agreement=percent(result.class_agreement)))  # fmt: skip
 
 
 def cmd_tune(args) -> None:

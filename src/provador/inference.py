@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from provador import photos, runs
-from provador.errors import InputError
+from provador.errors import InputError, RunError
 from provador.i18n import N_, _
 from provador.models import mirrors_at_inference
 
@@ -63,11 +63,23 @@ class Predictor:
     temperature (fitted on the validation split at the end of training).
     """
 
-    def __init__(self, run: runs.Run | str | Path, top_k: int = 3, steps: photos.Steps = photos.ALL_STEPS):
+    def __init__(
+        self, run: runs.Run | str | Path, top_k: int = 3, steps: photos.Steps = photos.ALL_STEPS, engine: str = "keras"
+    ):
+        """`engine="onnx"` answers with onnxruntime on the run's exported RUN/export/model.onnx
+        (`provador export RUN`), which holds the same answer: model, mirror averaging, calibration."""
         self.run_ = runs.resolve_run(run)
-        self.model_ = self.run_.load_model()
+        self.engine = engine
+        if engine == "onnx":
+            self.model_ = None
+            self._session = _onnx_session(self.run_)
+            self.input_shape_ = tuple(self._session.get_inputs()[0].shape[1:])
+        elif engine == "keras":
+            self.model_ = self.run_.load_model()
+            self.input_shape_ = tuple(self.model_.input_shape[1:])
+        else:
+            raise InputError(_("Unknown engine {engine!r}: expected keras or onnx.").format(engine=engine))
         self.class_names_ = list(self.run_.class_names)
-        self.input_shape_ = tuple(self.model_.input_shape[1:])
         self.top_k = top_k
         self.steps = steps  # the photo pipeline's steps (all on unless a benchmark turns one off)
         self.temperature_ = float(self.run_.metrics.get("calibration", {}).get("temperature", 1.0))
@@ -102,6 +114,9 @@ class Predictor:
         """The whole answer (model, calibration, mirror averaging) as one call. On JAX, a jitted
         stateless call: about 5× less overhead per call than `predict_on_batch`, which matters
         for single images."""
+        if self.engine == "onnx":
+            session, name = self._session, self._session.get_inputs()[0].name
+            return lambda x: session.run(None, {name: x.astype(np.uint8)})[0]
         from provador._keras import backend_name
 
         model = self.model_
@@ -235,6 +250,24 @@ class Predictor:
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def _onnx_session(run: runs.Run):
+    path = run.path / "export" / "model.onnx"
+    if not path.is_file():
+        raise RunError(
+            _("Run {run} has no {path}: export it first with `provador export {run}`.").format(run=run.path, path=path)
+        )
+    try:
+        import onnxruntime
+    except ImportError:
+        raise RunError(_("The onnx engine needs onnxruntime: pip install 'provador[export]'.")) from None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own error types
+        raise RunError(_("Cannot load {path}: {reason}. Export the run again.").format(path=path, reason=exc)) from None
 
 
 def expand_image_paths(paths: list[str | Path]) -> list[Path]:

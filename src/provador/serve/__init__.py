@@ -16,6 +16,7 @@ def serve(
     data_dir: str | Path | None = None,
     access_log: bool = False,
     limits: Limits | None = None,
+    engine: str = "keras",
 ):
     """Run the server until Ctrl-C (at once) or SIGTERM (after the requests in flight)."""
     import uvicorn
@@ -23,7 +24,7 @@ def serve(
     from provador.serve.lifecycle import DrainingServer, timed_protocol
 
     limits = limits or Limits()
-    app = create_app(run, limits=limits, data_dir=data_dir)
+    app = create_app(run, limits=limits, data_dir=data_dir, engine=engine)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=access_log,
         http=timed_protocol(limits.header_seconds), timeout_keep_alive=5,

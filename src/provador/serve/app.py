@@ -58,11 +58,14 @@ class Limits:
     drain_seconds: float = 10.0  # on SIGTERM, requests in flight get this long to finish
 
 
-def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: str | Path | None = None) -> FastAPI:
+def create_app(
+    run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: str | Path | None = None, engine: str = "keras"
+) -> FastAPI:
+    """The app for `run`; `engine="onnx"` answers with onnxruntime on the run's exported model."""
     run = runs.resolve_run(run)
     # Loaded now, not when the server starts: a model that cannot be used is a one-paragraph
     # error before anything listens, not a traceback and "Application startup failed".
-    predictor = Predictor(run)
+    predictor = Predictor(run, engine=engine)
     decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="provador-decode")
     state: dict = {}
 
@@ -71,7 +74,9 @@ def create_app(run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: 
         predictor.warm_up(limits.max_batch)
         state["predictor"] = predictor
         state["batcher"] = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
-        state["model_id"] = f"{run.name}:{hashlib.sha256(run.model_path.read_bytes()).hexdigest()[:12]}"
+        state["model_id"] = f"{run.name}:{hashlib.sha256(run.model_path.read_bytes()).hexdigest()[:12]}" + (
+            ":onnx" if engine == "onnx" else ""
+        )
         state["info"] = _model_info(run, predictor, state["model_id"], limits)  # read the run's files once
         # Keras and JAX leave millions of long-lived objects; a full garbage collection walking
         # them all paused every request in flight for ~200 ms (1% of requests under load).
@@ -213,6 +218,7 @@ def _model_info(run: runs.Run, predictor: Predictor, model_id: str, limits: Limi
         "recipe": run.recipe.model_dump(mode="json"),
         "metrics": {k: test.get(k) for k in ("accuracy", "loss", "images", "macro_f1")},
         "backend": metrics.get("backend"),
+        "engine": predictor.engine,
         "versions": {"provador": __version__, **metrics.get("versions", {})},
         "limits": {
             "max_upload_bytes": limits.max_upload_bytes,

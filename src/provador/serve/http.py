@@ -22,6 +22,10 @@ class ApiError(Exception):
         return json_bytes({"error": str(self), "status": self.status})
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f}".removesuffix(".0")
+
+
 def json_bytes(content) -> bytes:
     """JSON as Starlette's JSONResponse renders it (UTF-8, compact)."""
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
@@ -44,12 +48,12 @@ async def read_limited(
 async def _read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
     if declared_length and declared_length.isdigit() and int(declared_length) > limit:
         raise ApiError(413, _("The upload is {size} MB; the limit is {limit} MB.").format(
-            size=f"{int(declared_length) / 1e6:.1f}", limit=f"{limit / 1e6:.0f}"))  # fmt: skip
+            size=_megabytes(int(declared_length)), limit=_megabytes(limit)))  # fmt: skip
     parts, size = [], 0
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, _("The upload is over the {limit} MB limit.").format(limit=f"{limit / 1e6:.0f}"))
+            raise ApiError(413, _("The upload is over the {limit} MB limit.").format(limit=_megabytes(limit)))
         parts.append(chunk)
     if not size:
         raise ApiError(400, _("The request body is empty: expected image files in `file` fields, or JSON images."))

@@ -1,0 +1,293 @@
+"""Export a trained run as ONNX, TensorFlow SavedModel or LiteRT, verified before it is written.
+
+What is exported is provador's whole answer, not just the network: raw uint8 pixels
+`[batch, 28, 28]` in (any batch size), the ten probabilities out, with the mirror averaging and
+the calibration temperature of `Predictor` inside the graph, so every runtime answers as
+`provador predict` does.
+
+Keras exports ONNX and LiteRT only from its TensorFlow backend (tf2onnx, TensorFlow's LiteRT
+converter); JAX's own ONNX route (jax2onnx) failed on the zoo's `cnn-bn` and wrote a MaxPool that
+onnxruntime rejects. So the export runs in a child process with KERAS_BACKEND=tensorflow, whatever
+backend trained the run: it loads `model.keras` there, exports to a temporary path, runs the file
+in its own runtime (onnxruntime, TensorFlow, the LiteRT interpreter) on the first 1,000 test
+images in batches of 64 and one at a time, and compares with the probabilities `Predictor`
+computed in this process. Only a file within TOLERANCE that picks the same class for every image
+is moved into place.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from provador import __version__, runs
+from provador.errors import ProvadorError, RunError
+from provador.i18n import N_, _
+
+# format: (default file name in RUN/export/, what it is for)
+FORMATS = {
+    "onnx": ("model.onnx", N_("ONNX Runtime on servers, in browsers (onnxruntime-web), C#, Java, C++")),
+    "saved-model": ("saved_model", N_("TensorFlow Serving and TensorFlow programs")),
+    "litert": ("model.tflite", N_("phones and small devices (LiteRT, formerly TensorFlow Lite)")),
+}
+KERAS_FORMAT = {"onnx": "onnx", "saved-model": "tf_saved_model", "litert": "litert"}
+# What each format needs besides Keras, as (module, pip package): `pip install 'provador[export]'`.
+NEEDS = {
+    "onnx": [
+        ("tensorflow", "tensorflow-cpu"),
+        ("tf2onnx", "tf2onnx"),
+        ("onnx", "onnx"),
+        ("onnxruntime", "onnxruntime"),
+    ],
+    "saved-model": [("tensorflow", "tensorflow-cpu")],
+    "litert": [("tensorflow", "tensorflow-cpu"), ("ai_edge_litert", "ai-edge-litert")],
+}
+TOLERANCE = 1e-4  # largest difference of a probability allowed (float32 graphs differ by ~1e-6)
+VERIFY_IMAGES = 1000
+SIGNATURE_FILE = "signature.json"
+
+
+class ExportError(ProvadorError):
+    """An export that cannot be made, or whose file does not answer as the model does."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    format: str
+    path: str
+    images: int
+    batch_sizes: list[int]
+    max_abs_difference: float
+    class_agreement: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def export(
+    run: runs.Run | str | Path, format: str = "onnx", output: str | Path | None = None, data_dir=None
+) -> ExportResult:
+    """Export `run` to `format`; returns where, and how closely the file matched the model."""
+    started = time.perf_counter()
+    run = runs.resolve_run(run)
+    if format not in FORMATS:
+        raise ExportError(
+            _("Unknown export format {format!r}: expected one of {formats}.").format(
+                format=format, formats=", ".join(FORMATS)
+            )
+        )
+    if run.status != "completed":
+        raise RunError(
+            _("Run {run} is {status}: only a completed run can be exported.").format(run=run.path, status=_(run.status))
+        )
+    run.model_path  # noqa: B018 (says why when there is no model)
+    missing = [package for module, package in NEEDS[format] if importlib.util.find_spec(module) is None]
+    if missing:
+        raise ExportError(
+            _("Exporting to {format} needs {packages}: pip install 'provador[export]'.").format(
+                format=format, packages=", ".join(missing)
+            )
+        )
+    target = Path(output).expanduser() if output else run.path / "export" / FORMATS[format][0]
+    if output is None:
+        target.parent.mkdir(exist_ok=True)
+    if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+        raise ExportError(
+            _("Cannot write {path}: the folder {folder} does not exist or is not writable.").format(
+                path=target, folder=target.parent
+            )
+        )
+
+    images, reference = _reference(run, data_dir)
+    with tempfile.TemporaryDirectory(prefix=".provador-export-", dir=target.parent) as scratch:
+        check = Path(scratch) / "check.npz"
+        np.savez(check, images=images, reference=reference)
+        made = Path(scratch) / target.name
+        report = _run_exporter(run, format, made, check)
+        if report["max_abs_difference"] > TOLERANCE or report["class_agreement"] < 1.0:
+            raise ExportError(
+                _("The exported {format} file does not answer as the model does (largest difference {difference}, "
+                  "same class for {agreement} of {images} images; allowed: {tolerance}, all). Nothing was written."
+                ).format(format=format, difference=f"{report['max_abs_difference']:.2g}",
+                         agreement=f"{report['class_agreement']:.1%}", images=len(images), tolerance=TOLERANCE)
+            )  # fmt: skip
+        _move_into_place(made, target)
+        if format == "litert":
+            _move_into_place(Path(scratch) / SIGNATURE_FILE, _litert_signature_path(target))
+    return ExportResult(
+        format, str(target), len(images), report["batch_sizes"], report["max_abs_difference"],
+        report["class_agreement"], round(time.perf_counter() - started, 2),
+    )  # fmt: skip
+
+
+def _litert_signature_path(target: Path) -> Path:
+    return target.with_name(f"{target.stem}.{SIGNATURE_FILE}")
+
+
+def _reference(run: runs.Run, data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """The first test images and the probabilities provador gives them (in this process's backend)."""
+    from provador.datasets import dataset_for
+    from provador.inference import Predictor
+
+    images = dataset_for(run.recipe, data_dir, progress=False).x_test[:VERIFY_IMAGES]
+    return images, Predictor(run).predict_probabilities(images).astype(np.float32)
+
+
+def _run_exporter(run: runs.Run, format: str, made: Path, check: Path) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "provador.export", str(run.path), format, str(made), str(check)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    try:
+        report = json.loads(last)
+    except json.JSONDecodeError:
+        report = {"error": (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]}
+    if "error" in report:
+        raise ExportError(
+            _("Exporting {run} to {format} failed: {reason}").format(
+                run=run.path, format=format, reason=report["error"]
+            )
+        )
+    return report
+
+
+def _move_into_place(made: Path, target: Path) -> None:
+    """Rename `made` to `target`, replacing an older export (a directory too) only once the new one is whole."""
+    if target.is_dir() and not target.is_symlink():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        made.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(made, target)
+
+
+def signature(run: runs.Run) -> dict:
+    """What every exported file carries: classes, run, provador's version, and how to call it."""
+    return {
+        "classes": list(run.class_names),
+        "run": run.name,
+        "provador_version": __version__,
+        "input": "uint8 pixels, shape [batch, 28, 28], 0 = background (as in Fashion-MNIST)",
+        "output": "probabilities, shape [batch, classes], calibrated; mirror-averaged when the model was trained so",
+    }
+
+
+# --- the child process (KERAS_BACKEND=tensorflow) ---------------------------------------------------
+
+
+def _answer_model(run: runs.Run):
+    """A Keras model of provador's whole answer: uint8 in, calibrated probabilities out."""
+    from keras import Input, Model, ops
+
+    from provador.inference import Predictor
+
+    predictor = Predictor(run)
+    model = predictor.model_
+    if predictor.mirror_:
+        model = _without_augmentation(run, model, predictor.input_shape_)
+    pixels = Input(predictor.input_shape_, dtype="uint8", name="pixels")
+    x = ops.cast(pixels, "float32")
+    probabilities = (model(x) + model(ops.flip(x, axis=2))) / 2 if predictor.mirror_ else model(x)
+    if predictor.temperature_ != 1.0:
+        logits = ops.log(ops.maximum(probabilities, 1e-12)) / predictor.temperature_
+        probabilities = ops.softmax(logits, axis=-1)
+    return Model(pixels, probabilities, name="provador"), predictor.input_shape_
+
+
+def _without_augmentation(run: runs.Run, model, input_shape):
+    """The same network without its training-only augmentation layers: at inference they pass
+    images through, but Keras' RandomFlip still traces a random-number op into the graph, which
+    ONNX has no operator for. Augmentation layers hold no weights, so the weights carry over."""
+    from provador.models import build_model
+
+    params = {**run.recipe.model_params, "augmentation": "none"}
+    plain = build_model(run.recipe.model.architecture, input_shape=input_shape, num_classes=len(run.class_names),
+                        **params)  # fmt: skip
+    plain.set_weights(model.get_weights())
+    return plain
+
+
+def _runner(format: str, path: Path):
+    """A function batch → probabilities that runs the exported file in its own runtime."""
+    if format == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda batch: session.run(None, {name: batch})[0]
+    if format == "saved-model":
+        import tensorflow as tf
+
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        return lambda batch: next(iter(serve(tf.constant(batch)).values())).numpy()
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+
+    def run_litert(batch):
+        index = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(index, list(batch.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    return run_litert
+
+
+def _export_and_verify(run_path: str, format: str, made: str, check: str) -> dict:
+    from keras import InputSpec
+
+    run, made = runs.Run(run_path), Path(made)
+    model, input_shape = _answer_model(run)
+    spec = [InputSpec(shape=(None, *input_shape), dtype="uint8")]
+    model.export(str(made), format=KERAS_FORMAT[format], input_signature=spec, verbose=False)
+    meta = signature(run)
+    if format == "onnx":
+        import onnx
+
+        graph = onnx.load(str(made))
+        for key, value in meta.items():
+            graph.metadata_props.add(key=key, value=json.dumps(value) if isinstance(value, list) else str(value))
+        onnx.save(graph, str(made))
+    elif format == "saved-model":
+        (made / SIGNATURE_FILE).write_text(json.dumps(meta, indent=2))
+    else:
+        (made.parent / SIGNATURE_FILE).write_text(json.dumps(meta, indent=2))
+
+    with np.load(check) as saved:
+        images, reference = saved["images"], saved["reference"]
+    answer = _runner(format, made)
+    batched = np.concatenate([answer(images[i : i + 64]) for i in range(0, len(images), 64)])
+    singles = np.concatenate([answer(images[i : i + 1]) for i in range(16)])
+    difference = max(float(np.abs(batched - reference).max()), float(np.abs(singles - reference[:16]).max()))
+    agreement = float((batched.argmax(axis=1) == reference.argmax(axis=1)).mean())
+    return {"max_abs_difference": difference, "class_agreement": agreement, "batch_sizes": [1, 64]}
+
+
+def _main(argv: list[str]) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    try:
+        report = _export_and_verify(*argv)
+    except Exception as exc:  # noqa: BLE001 (reported to the parent, which raises ExportError)
+        report = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"}
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

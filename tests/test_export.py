@@ -1,0 +1,151 @@
+"""`provador export`: ONNX, SavedModel and LiteRT from runs trained on JAX and on TensorFlow, each
+verified against the model; the README's loading snippets; the ONNX engine; bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from provador import export as exporting
+from provador import runs
+from provador.cli import main
+from provador.datasets import load_dataset
+from provador.export import ExportError, export
+from provador.inference import Predictor
+from provador.serve import create_app
+
+README = Path(__file__).parent.parent / "README.md"
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("tensorflow", "tf2onnx", "onnxruntime", "ai_edge_litert")),
+    reason="pip install 'provador[export]'",
+)
+
+
+@pytest.fixture(scope="module")
+def tf_run(tmp_path_factory, tiny_run):
+    """The tiny recipe trained on the TensorFlow backend (a process of its own)."""
+    _, data_dir = tiny_run
+    runs_dir = tmp_path_factory.mktemp("tf-runs")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "provador", "train", "--set", "data.dataset=idx", "--set", "data.validation=50",
+         "--set", "training.epochs=2", "--set", "model.architecture=cnn", "--set", "model.filters=[4]",
+         "--set", "model.dense=8", "--set", "model.augmentation=flip", "--data-dir", str(data_dir),
+         "--runs-dir", str(runs_dir), "--quiet"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    run = runs.Run(result.stdout.strip().splitlines()[-1])
+    assert run.metrics["backend"] == "tensorflow"
+    return run, data_dir
+
+
+@pytest.mark.parametrize("trained_on", ["jax", "tensorflow"])
+@pytest.mark.parametrize("format", ["onnx", "saved-model", "litert"])
+def test_every_format_exports_verified_from_either_backend(tiny_run, tf_run, trained_on, format, tmp_path, capsys):
+    run, data_dir = tiny_run if trained_on == "jax" else tf_run
+    output = tmp_path / exporting.FORMATS[format][0]
+    code = main(["export", str(run.path), "--format", format, "--output", str(output), "--data-dir", str(data_dir),
+                 "--json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["path"] == str(output) and output.exists()
+    assert result["images"] == 100 and result["batch_sizes"] == [1, 64]  # the tiny test set: all of it
+    assert result["max_abs_difference"] <= exporting.TOLERANCE and result["class_agreement"] == 1.0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left
+    signature = _signature(format, output)
+    assert signature["classes"] == run.class_names and signature["run"] == run.name
+    assert signature["provador_version"]
+
+
+def _signature(format: str, output: Path) -> dict:
+    if format == "onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(output)).metadata_props}
+        return {**props, "classes": json.loads(props["classes"])}
+    if format == "saved-model":
+        return json.loads((output / "signature.json").read_text())
+    return json.loads(output.with_name("model.signature.json").read_text())
+
+
+def _readme_snippet(tag: str) -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    (block,) = [b for b in blocks if f"# {tag}" in b]
+    return block
+
+
+@pytest.mark.parametrize("format, tag", [("onnx", "load-onnx"), ("saved-model", "load-saved-model"),
+                                         ("litert", "load-litert")])  # fmt: skip
+def test_the_readmes_loading_snippets_work(tiny_run, format, tag, tmp_path):
+    run, data_dir = tiny_run
+    folder = tmp_path / "export"
+    folder.mkdir()
+    export(run, format, folder / exporting.FORMATS[format][0], data_dir=data_dir)
+    code = _readme_snippet(tag).replace("runs/latest/export/", f"{folder}/")
+    namespace: dict = {}
+    exec(compile(code, f"README {tag}", "exec"), namespace)  # noqa: S102 (the README's own code)
+    probabilities = np.asarray(namespace["probabilities"])
+    assert probabilities.shape == (5, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    expected = Predictor(run).predict_probabilities(np.asarray(namespace["images"]))
+    np.testing.assert_allclose(probabilities, expected, atol=exporting.TOLERANCE)
+
+
+def test_the_onnx_engine_answers_as_the_keras_one(tiny_run):
+    run, data_dir = tiny_run
+    export(run, "onnx", data_dir=data_dir)  # into RUN/export/model.onnx, where the engine looks
+    images = load_dataset("idx", data_dir, validation=50).x_test
+    keras_answers = Predictor(run).predict_probabilities(images)
+    onnx_answers = Predictor(run, engine="onnx").predict_probabilities(images)
+    np.testing.assert_array_equal(keras_answers.argmax(axis=1), onnx_answers.argmax(axis=1))
+    np.testing.assert_allclose(keras_answers, onnx_answers, atol=exporting.TOLERANCE)
+    body = {"images": images[:8].tolist()}
+    with TestClient(create_app(run, data_dir=data_dir, engine="onnx")) as onnx_client, \
+            TestClient(create_app(run, data_dir=data_dir)) as keras_client:  # fmt: skip
+        onnx_reply, keras_reply = (
+            onnx_client.post("/v1/predict", json=body),
+            keras_client.post("/v1/predict", json=body),
+        )
+        assert onnx_reply.status_code == keras_reply.status_code == 200
+        assert onnx_client.get("/v1/model").json()["engine"] == "onnx"
+    for ours, theirs in zip(onnx_reply.json()["predictions"], keras_reply.json()["predictions"]):
+        assert ours["label"] == theirs["label"]
+        assert abs(ours["probability"] - theirs["probability"]) <= exporting.TOLERANCE
+
+
+def test_export_refuses_bad_input_and_writes_nothing(tiny_run, tmp_path, monkeypatch, capsys):
+    run, data_dir = tiny_run
+    with pytest.raises(SystemExit) as exited:
+        main(["export", str(run.path), "--format", "tflite"])  # not a choice
+    assert exited.value.code == 2
+    assert "invalid choice: 'tflite'" in capsys.readouterr().err
+    with pytest.raises(ExportError, match="does not exist or is not writable"):
+        export(run, "onnx", tmp_path / "missing" / "m.onnx", data_dir=data_dir)
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    (failed / "run.json").write_text(json.dumps({**run.info, "status": "failed", "error": "boom"}))
+    (failed / "recipe.toml").write_text(run.recipe.to_toml())
+    with pytest.raises(runs.RunError, match="is failed: only a completed run"):
+        export(failed, "onnx")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real_find_spec(name, *a)
+    )
+    with pytest.raises(ExportError, match=r"needs tf2onnx: pip install 'provador\[export\]'"):
+        export(run, "onnx", tmp_path / "m.onnx", data_dir=data_dir)
+    monkeypatch.undo()
+    monkeypatch.setattr(exporting, "TOLERANCE", -1.0)  # no file can pass: it must not be written
+    with pytest.raises(ExportError, match="Nothing was written"):
+        export(run, "onnx", tmp_path / "m.onnx", data_dir=data_dir)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["failed"]

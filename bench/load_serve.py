@@ -7,7 +7,9 @@ requests per second, p50/p99 latency and errors. Then it times the Predictor
 in-process on single images.
 
     python bench/load_serve.py [RUN] [--requests 1500] [--seconds 20]
-Without RUN it trains a quick MLP (a few seconds) into a temporary folder.
+    python bench/load_serve.py [RUN] --engines     # provador's Keras engine against its ONNX engine
+Without RUN it trains a quick MLP (a few seconds) into a temporary folder. `--engines` exports the
+run to ONNX first when it has no RUN/export/model.onnx.
 """
 
 from __future__ import annotations
@@ -103,10 +105,10 @@ def quick_run(folder: str) -> str:
     return str(run.path)
 
 
-def predictor_latency(run_dir: str, repeats: int = 3000) -> float:
+def predictor_latency(run_dir: str, repeats: int = 3000, engine: str = "keras") -> float:
     from provador.inference import Predictor
 
-    predictor = Predictor(run_dir)
+    predictor = Predictor(run_dir, engine=engine)
     predictor.warm_up(1)
     image = np.zeros((1, 28, 28), np.uint8)
     times = []
@@ -122,9 +124,14 @@ def main() -> None:
     parser.add_argument("run", nargs="?")
     parser.add_argument("--requests", type=int, default=1500, help="at most this many requests per level")
     parser.add_argument("--seconds", type=float, default=20, help="at most this long per level")
+    parser.add_argument("--engines", action="store_true", help="compare the keras and onnx engines instead")
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="provador-bench-")
     run_dir = args.run or quick_run(scratch)
+    if args.engines and not (Path(run_dir) / "export" / "model.onnx").is_file():
+        from provador.export import export
+
+        export(run_dir, "onnx")
 
     from PIL import Image
 
@@ -138,6 +145,11 @@ def main() -> None:
         "provador": [sys.executable, "-m", "provador", "serve", run_dir, "--port"],
         "naive": [sys.executable, str(HERE / "naive_server.py"), run_dir, "--port"],
     }
+    if args.engines:
+        servers = {
+            "keras": [sys.executable, "-m", "provador", "serve", run_dir, "--engine", "keras", "--port"],
+            "onnx": [sys.executable, "-m", "provador", "serve", run_dir, "--engine", "onnx", "--port"],
+        }
     results: dict[str, list[dict]] = {}
     for name, command in servers.items():
         port = free_port()
@@ -162,6 +174,17 @@ def main() -> None:
         for r in rows:
             print(f"{name:<9} {r['clients']:>7} {r['requests']:>8} {r['rps']:>8.0f} {r['p50_ms']:>8.2f} "
                   f"{r['p99_ms']:>8.2f} {r['errors']:>6}")  # fmt: skip
+    if args.engines:
+        onnx, keras = results["onnx"][-1], results["keras"][-1]
+        print(f"\nat 32 clients: onnx / keras engine throughput = {onnx['rps'] / keras['rps']:.2f}×, "
+              f"p99 {onnx['p99_ms']:.1f} ms vs {keras['p99_ms']:.1f} ms")  # fmt: skip
+        latencies = {
+            engine: [predictor_latency(run_dir, engine=engine) for _ in range(3)] for engine in ("keras", "onnx")
+        }
+        medians = {engine: float(np.median(values)) for engine, values in latencies.items()}
+        print(f"Predictor, in process, one image, median of 3 × 3000: keras (jitted JAX) {medians['keras']:.3f} ms, "
+              f"onnx {medians['onnx']:.3f} ms: ratio {medians['keras'] / medians['onnx']:.1f}×")  # fmt: skip
+        return
     ours, naive = results["provador"][-1], results["naive"][-1]
     ratio = ours["rps"] / naive["rps"]
     print(f"\nat 32 clients: provador / naive throughput = {ratio:.1f}× (target ≥ 5×), "

@@ -124,7 +124,9 @@ def test_train_evaluate_predict_from_the_command_line(capsys, tiny_dir, tmp_path
 
     code, out, _ = run_cli(capsys, "evaluate", run_dir, "--data-dir", str(tiny_dir), "--json")
     result = json.loads(out)
-    assert code == 0 and result["images"] == 100 and 0 <= result["accuracy"] <= 1
+    recorded = json.loads((Path(run_dir) / "metrics.json").read_text())["test"]
+    assert code == 0 and result["images"] == 100
+    assert result["accuracy"] == recorded["accuracy"] and result["loss"] == pytest.approx(recorded["loss"], abs=1e-6)
     code, out, _ = run_cli(capsys, "evaluate", run_dir, "--data-dir", str(tiny_dir))
     assert f"Test accuracy: {result['accuracy']:.4f}" in out
 

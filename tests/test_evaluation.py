@@ -73,3 +73,23 @@ def test_readable_report_lists_classes_matrix_and_pairs(predictions):
     text = format_report(analyse(*predictions, NAMES))
     assert "precision  recall" in text and "Confusion matrix" in text and "Most confused pairs:" in text
     assert all(name in text for name in NAMES)
+
+
+def test_evaluate_leaves_the_run_alone_unless_asked_to_record(tiny_run, tmp_path):
+    import shutil
+
+    from provador.evaluation import evaluate
+    from provador.runs import Run
+
+    run, data_dir = tiny_run
+    copy = Run(shutil.copytree(run.path, tmp_path / run.name))
+    metrics = json.loads((copy.path / "metrics.json").read_text())
+    metrics["test"]["accuracy"] = -1.0  # a stale figure that only --record may replace
+    (copy.path / "metrics.json").write_text(json.dumps(metrics))
+    before = (copy.path / "metrics.json").read_bytes()
+    result = evaluate(copy, data_dir=data_dir)
+    assert (copy.path / "metrics.json").read_bytes() == before
+    assert result["accuracy"] == run.metrics["test"]["accuracy"]  # the one function gives training's figure
+    evaluate(copy, data_dir=data_dir, record=True)
+    assert copy.metrics["test"]["accuracy"] == result["accuracy"]
+    assert copy.metrics["test"]["calibration"] == run.metrics["test"]["calibration"]

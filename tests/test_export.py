@@ -24,10 +24,13 @@ from provador.inference import Predictor
 from provador.serve import create_app
 
 README = Path(__file__).parent.parent / "README.md"
-pytestmark = pytest.mark.skipif(
-    any(importlib.util.find_spec(m) is None for m in ("tensorflow", "tf2onnx", "onnxruntime", "ai_edge_litert")),
-    reason="pip install 'provador[export]'",
-)
+pytestmark = [
+    pytest.mark.slow,  # every export starts a TensorFlow process (about 20 s)
+    pytest.mark.skipif(
+        any(importlib.util.find_spec(m) is None for m in ("tensorflow", "tf2onnx", "onnxruntime", "ai_edge_litert")),
+        reason="pip install 'provador[export]'",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ def only_run(runs_dir: Path) -> runs.Run:
 # --- resume -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_killed_at_a_random_epoch_resumes_to_the_same_numbers(tiny_dir, tmp_path):
     """SIGKILL (no handler runs), then `train --resume`: history and weights equal an uninterrupted run."""
     args = ["train", *TINY, "--set", "training.epochs=8", "--data-dir", str(tiny_dir), "--quiet"]

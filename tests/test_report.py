@@ -12,7 +12,8 @@ from PIL import Image
 from provador import runs
 from provador.cli import main
 from provador.errors import RunError
-from provador.report import PICTURES, build_report
+from provador.report import build_report
+from provador.runs import PICTURES
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def run_copy(tiny_run, tmp_path):
 def test_every_picture_is_a_readable_png(tiny_run):
     run, _ = tiny_run
     for name in PICTURES:
-        with Image.open(run.path / name) as image:
+        with Image.open(runs.picture_path(run, name)) as image:
             assert image.format == "PNG" and image.width >= 600 and image.height >= 300
 
 

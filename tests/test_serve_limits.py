@@ -142,6 +142,7 @@ def test_a_body_that_trickles_gets_408(live_server):
     assert answer.startswith(b"HTTP/1.1 408") and b"took over 1.5 s" in answer
 
 
+@pytest.mark.slow
 def test_sigterm_answers_requests_in_flight_refuses_new_ones_then_exits(tiny_run):
     run, data_dir = tiny_run
     port = free_port()

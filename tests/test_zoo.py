@@ -23,7 +23,7 @@ def test_cnns_take_raw_uint8_images(name):
     probabilities = np.asarray(model(images, training=False))
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    assert model.get_layer("rescaling") is not None
+    assert model.get_layer("rescaling").scale == pytest.approx(1 / 255)  # raw pixels in, scaled inside
 
 
 def test_cnn_bn_has_one_convolution_at_full_resolution_by_default():

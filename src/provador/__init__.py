@@ -45,6 +45,7 @@ _LAZY = {
     "list_studies": "provador.studies",
     "load_space": "provador.spaces",
     "list_spaces": "provador.spaces",
+    "export_model": "provador.export",
     "set_language": "provador.i18n",
     "class_name": "provador.i18n",
 }
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
     from provador.compare import compare_runs
     from provador.datasets import FASHION_MNIST_CLASSES, Dataset, load_dataset
     from provador.evaluation import evaluate
+    from provador.export import export_model
     from provador.i18n import class_name, set_language
     from provador.inference import Predictor
     from provador.models import build_model, list_models
@@ -67,7 +69,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
 __all__ = [  # written out, so that linters and editors read it without running the module
     "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",
     "load_recipe", "list_recipes", "Recipe", "train", "evaluate", "Predictor", "Run", "list_runs", "build_report",
-    "compare_runs", "tune", "list_studies", "load_space", "list_spaces", "set_language", "class_name",
+    "compare_runs", "tune", "list_studies", "load_space", "list_spaces", "export_model", "set_language", "class_name",
 ]  # fmt: skip
 
 

@@ -11,8 +11,9 @@ import re
 import sys
 from pathlib import Path
 
+from provador.choices import ENGINES, EXPORT_FORMATS, PRUNERS, SAMPLERS, STRATEGIES
 from provador.errors import ProvadorError
-from provador.i18n import N_, _, check_language, class_name, language, ngettext, number, percent
+from provador.i18n import LANGUAGES, N_, _, check_language, class_name, language, ngettext, number, percent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,14 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
         + _("Language: --lang pt|en on any command, or PROVADOR_LANG / LANG (e.g. LANG=pt_BR.UTF-8)."),
     )
     parser.add_argument("--version", action="version", version=f"provador {__version__}")
-    parser.add_argument("--lang", choices=["en", "pt"], help=_("language of what provador prints (default: from LANG)"))
+    parser.add_argument(
+        "--lang", choices=list(LANGUAGES), help=_("language of what provador prints (default: from LANG)")
+    )
     commands = parser.add_subparsers(title=_("commands"), required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help=_("about the dataset")).add_subparsers(required=True, metavar="ACTION")
     info = data.add_parser("info", help=_("where the data came from, shapes, classes, hash check"))
     _add_data_dir(info)
     info.add_argument("--validation", default="1000", help=_("validation images: a count or a fraction (default 1000)"))
-    info.add_argument("--split", default="first", choices=["first", "random", "stratified"])
+    info.add_argument("--split", default="first", choices=STRATEGIES)
     info.add_argument("--json", action="store_true", help=_("print JSON"))
     info.set_defaults(handler=cmd_data_info)
 
@@ -175,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run")
     _add_data_dir(evaluate)
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument(
+        "--record",
+        action="store_true",
+        help=_("write the result into the run's metrics.json (default: leave the run as it is)"),
+    )
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", help=_("class names and probabilities for test images or image files"))
@@ -219,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8000, help=_("TCP port, 1-65535 (default 8000)"))
     serve.add_argument("--access-log", action="store_true", help=_("log every request"))
     serve.add_argument(
-        "--engine", choices=("keras", "onnx"), default="keras",
+        "--engine", choices=ENGINES, default="keras",
         help=_("what computes the answers: the Keras model (default) or onnxruntime on RUN/export/model.onnx"),
     )  # fmt: skip
     _add_data_dir(serve)
@@ -236,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     export.add_argument("run")
-    export.add_argument("--format", choices=tuple(FORMATS), default="onnx", help=_("default: onnx"))
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help=_("default: onnx"))
     export.add_argument(
         "--output", help=_("where to write it (default: RUN/export/model.onnx, saved_model, model.tflite)")
     )
@@ -274,10 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help=_("override a key of the recipe (fixed in every trial)"),
     )
-    tune.add_argument(
-        "--sampler", default="tpe", choices=["tpe", "random"], help=_("how trials are chosen (default tpe)")
-    )
-    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
+    tune.add_argument("--sampler", default="tpe", choices=SAMPLERS, help=_("how trials are chosen (default tpe)"))
+    tune.add_argument("--pruner", default="median", choices=PRUNERS,
                       help=_("how hopeless trials are stopped early (default median)"))  # fmt: skip
     tune.add_argument("--heartbeat", type=int, default=60,
                       help=_("PostgreSQL: seconds before a silent worker's trial is failed (default 60)"))  # fmt: skip
@@ -450,7 +456,7 @@ def cmd_train(args) -> None:
 def cmd_evaluate(args) -> None:
     from provador.evaluation import evaluate, format_report
 
-    result = evaluate(args.run, data_dir=args.data_dir)
+    result = evaluate(args.run, data_dir=args.data_dir, record=args.record)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from provador import idx, splits
+from provador.choices import DATASETS
 from provador.errors import DataFormatError, DataHashError, DataNotFoundError
 from provador.i18n import N_, _, number
 
@@ -67,7 +68,6 @@ DOWNLOAD_MIN_RATE = 20_000  # bytes/s: a mirror slower than this on average is g
 DOWNLOAD_GRACE_SECONDS = 120
 MAX_CLASSES = 100  # labels are class numbers 0..MAX_CLASSES-1: each class costs a row and a column in every plot
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-DATASETS = ("fashion-mnist", "idx")
 
 
 def cache_dir() -> Path:

@@ -137,8 +137,23 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_run(run: runs.Run | str | Path, data_dir: str | Path | None = None):
-    """Evaluate a trained run on the test set and record the result in its metrics.json.
+def test_metrics(model, recipe, dataset, calibration: dict | None = None) -> tuple[np.ndarray, dict]:
+    """The one place a model becomes test metrics, for training, `evaluate` and `report` alike:
+    its probabilities on the test images (mirror-averaged for a model trained with mirroring, as
+    the Predictor answers), everything `analyse` reports, and what the run's `calibration` does
+    to them. Returns (probabilities, result)."""
+    probabilities = predict_probabilities(
+        model, dataset.x_test, recipe.execution.eval_batch_size, mirrors_at_inference(recipe.model_params)
+    )
+    result = analyse(probabilities, dataset.y_test, list(dataset.class_names))
+    if calibration:
+        result["calibration"] = calibration_on(probabilities, dataset.y_test, calibration)
+    return probabilities, result
+
+
+def evaluate_run(run: runs.Run | str | Path, data_dir: str | Path | None = None, record: bool = False):
+    """Evaluate a trained run on the test set; with `record`, the result replaces the test block
+    of its metrics.json (`provador report` and `evaluate --record` do that).
 
     Returns (model, dataset, probabilities, result) so callers such as the report can
     draw from the same predictions instead of computing them again.
@@ -147,21 +162,16 @@ def evaluate_run(run: runs.Run | str | Path, data_dir: str | Path | None = None)
 
     run = runs.resolve_run(run)
     model = run.load_model()
-    recipe = run.recipe
-    dataset = dataset_for(recipe, data_dir, progress=False)
-    probabilities = predict_probabilities(
-        model, dataset.x_test, recipe.execution.eval_batch_size, mirrors_at_inference(recipe.model_params)
-    )
-    result = analyse(probabilities, dataset.y_test, list(dataset.class_names))
+    dataset = dataset_for(run.recipe, data_dir, progress=False)
     metrics = run.metrics
-    if "calibration" in metrics:
-        result["calibration"] = calibration_on(probabilities, dataset.y_test, metrics["calibration"])
-    if metrics:
+    probabilities, result = test_metrics(model, run.recipe, dataset, metrics.get("calibration"))
+    if record and metrics:
         metrics["test"] = result
         _files.write_json(run.path / runs.METRICS_FILE, metrics)
     return model, dataset, probabilities, result
 
 
-def evaluate(run: runs.Run | str | Path, data_dir: str | Path | None = None) -> dict:
-    """Full test evaluation of a trained run: loss, accuracy, per-class metrics, confusion."""
-    return evaluate_run(run, data_dir)[3]
+def evaluate(run: runs.Run | str | Path, data_dir: str | Path | None = None, record: bool = False) -> dict:
+    """Full test evaluation of a trained run: loss, accuracy, per-class metrics, confusion.
+    The run's files are left as they are unless `record`."""
+    return evaluate_run(run, data_dir, record)[3]

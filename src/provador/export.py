@@ -34,7 +34,7 @@ from provador import __version__, runs
 from provador.errors import ProvadorError, RunError
 from provador.i18n import N_, _
 
-# format: (default file name in RUN/export/, what it is for)
+# format (choices.EXPORT_FORMATS): (default file name in RUN/export/, what it is for)
 FORMATS = {
     "onnx": ("model.onnx", N_("ONNX Runtime on servers, in browsers (onnxruntime-web), C#, Java, C++")),
     "saved-model": ("saved_model", N_("TensorFlow Serving and TensorFlow programs")),
@@ -129,6 +129,9 @@ def export(
         format, str(target), len(images), report["batch_sizes"], report["max_abs_difference"],
         report["class_agreement"], round(time.perf_counter() - started, 2),
     )  # fmt: skip
+
+
+export_model = export  # `provador.export_model(run)`: `provador.export` is this module's name
 
 
 def _litert_signature_path(target: Path) -> Path:

@@ -15,14 +15,14 @@ from provador.errors import RunError
 from provador.evaluation import confusion_matrix, evaluate_run
 from provador.i18n import N_, _, class_name, current, number, significant
 
-PICTURES = {
-    "curves.png": N_("Learning curves"),
-    "confusion.png": N_("Confusion matrix"),
-    "samples.png": N_("Test images and their predicted probabilities"),
-    "errors.png": N_("The most confident mistakes"),
-    "first-layer.png": N_("What the first layer looks for"),
+# The alt text of each of the run's pictures (runs.PICTURES names them).
+PICTURE_TITLES = {
+    "curves": N_("Learning curves"),
+    "confusion": N_("Confusion matrix"),
+    "samples": N_("Test images and their predicted probabilities"),
+    "errors": N_("The most confident mistakes"),
+    "first-layer": N_("What the first layer looks for"),
 }
-REPORT_FILE = "report.html"
 
 
 def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int = 15) -> np.ndarray:
@@ -51,18 +51,18 @@ def write_pictures(run: runs.Run, model, dataset: Dataset, probabilities: np.nda
     if not (run.path / runs.CURVES_FILE).is_file() and run.history():
         written.append(plots.learning_curves(run.history(), run.path / runs.CURVES_FILE, title=run.name))
     matrix = confusion_matrix(y, np.argmax(probabilities, axis=1), len(names))
-    written.append(plots.confusion(matrix, names, run.path / "confusion.png"))
+    written.append(plots.confusion(matrix, names, runs.picture_path(run, "confusion")))
     first = np.arange(min(15, len(x)))
-    written.append(plots.samples(x[first], y[first], probabilities[first], names, run.path / "samples.png"))
+    written.append(plots.samples(x[first], y[first], probabilities[first], names, runs.picture_path(run, "samples")))
     mistakes = most_confident_mistakes(probabilities, y)
     if len(mistakes):
         written.append(plots.samples(
-            x[mistakes], y[mistakes], probabilities[mistakes], names, run.path / "errors.png",
+            x[mistakes], y[mistakes], probabilities[mistakes], names, runs.picture_path(run, "errors"),
             title=N_("The most confident mistakes: prediction (probability) and true class"),
         ))  # fmt: skip
     kernel = first_dense_kernel(model, x.shape[1:])
     if kernel is not None:
-        written.append(plots.first_layer(kernel, x.shape[1:], run.path / "first-layer.png"))
+        written.append(plots.first_layer(kernel, x.shape[1:], runs.picture_path(run, "first-layer")))
     return written
 
 
@@ -107,7 +107,7 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
                 before=number(c["ece_before"]), after=number(c["ece_after"]), temperature=significant(c["temperature"]),
                 commands="<code>provador predict</code> " + _("and the server"),
             ) + "</p>")  # fmt: skip
-    parts.append(section(_("Learning curves"), _image(run, "curves.png"),
+    parts.append(section(_("Learning curves"), _image(run, "curves"),
                          _("Loss and accuracy per epoch on the training and validation images.")))  # fmt: skip
     if "per_class" in test:
         parts.append(section(_("Metrics per class"), _per_class_table(test),
@@ -119,13 +119,13 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
             for p in test["most_confused"]
         )  # fmt: skip
         parts.append(section(_("Most confused pairs"), f"<ul>{pairs}</ul>"))
-    parts.append(section(_("Confusion matrix"), _image(run, "confusion.png"),
+    parts.append(section(_("Confusion matrix"), _image(run, "confusion"),
                          _("Rows are the true class, columns the prediction; colours show each row's shares.")))  # fmt: skip
-    parts.append(section(_("Test images"), _image(run, "samples.png"),
+    parts.append(section(_("Test images"), _image(run, "samples"),
                          _("The first test images with the probability the model gives each class.")))  # fmt: skip
-    parts.append(section(_("Most confident mistakes"), _image(run, "errors.png")))
-    if (run.path / "first-layer.png").is_file():
-        parts.append(section(_("First-layer weights"), _image(run, "first-layer.png"),
+    parts.append(section(_("Most confident mistakes"), _image(run, "errors")))
+    if (runs.picture_path(run, "first-layer")).is_file():
+        parts.append(section(_("First-layer weights"), _image(run, "first-layer"),
                              _("Each first-layer unit's 784 weights drawn as a 28×28 image.")))  # fmt: skip
     rows = "".join(
         f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{e(s)}</td><td class=num>{number(p, 0)}</td></tr>"
@@ -149,7 +149,7 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     environment = {"backend": metrics.get("backend"), **metrics.get("versions", {}), "seed": metrics.get("seed")}
     parts.append(section(_("Environment"), f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
     page = html_page(f"provador · {run.name}", "\n".join(parts))
-    return _files.write_text(run.path / REPORT_FILE, page)
+    return _files.write_text(run.path / runs.REPORT_FILE, page)
 
 
 def section(title: str, body: str, note: str = "") -> str:
@@ -157,7 +157,7 @@ def section(title: str, body: str, note: str = "") -> str:
 
 
 def _image(run: runs.Run, name: str) -> str:
-    return embedded_png(run.path / name, _(PICTURES.get(name, name)))
+    return embedded_png(runs.picture_path(run, name), _(PICTURE_TITLES[name]))
 
 
 def embedded_png(path: Path, alt: str) -> str:
@@ -220,6 +220,6 @@ def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None)
             + (f" ({run.info['error']})" if run.info.get("error") else "")
             + ". " + _("Train it again with `provador train`.")
         )  # fmt: skip
-    model, dataset, probabilities, _result = evaluate_run(run, data_dir)
+    model, dataset, probabilities, _result = evaluate_run(run, data_dir, record=True)
     write_pictures(run, model, dataset, probabilities)
     return write_report(run, model, dataset)

@@ -36,6 +36,12 @@ RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
 MODEL_FILE, METRICS_FILE, CURVES_FILE = "model.keras", "metrics.json", "curves.png"
 CHECKPOINT_FILE = "checkpoint.npz"  # the training's state after its last whole epoch; gone once complete
 PICTURES = ("curves", "samples", "confusion", "errors", "first-layer")  # <name>.png in a finished run
+REPORT_FILE = "report.html"
+
+
+def picture_path(run: Run, name: str) -> Path:
+    """Where a run keeps one of its PICTURES."""
+    return run.path / f"{name}.png"
 
 
 class _RunFile(BaseModel):
@@ -314,7 +320,7 @@ class Run:
                 ).format(path=self.path)
             ) from None
         for name in pictures or ("curves", "samples", "confusion"):
-            path = self.path / f"{name}.png"
+            path = picture_path(self, name)
             if not path.is_file():
                 raise RunError(
                     _("Run {run} has no {file}: `provador report {run}` draws the pictures.").format(

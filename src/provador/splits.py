@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from provador.choices import STRATEGIES
 from provador.errors import RecipeError
 from provador.i18n import _
-
-STRATEGIES = ("first", "random", "stratified")
 
 
 def validation_count(size: int | float, total: int) -> int:

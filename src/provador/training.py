@@ -19,7 +19,7 @@ from provador.calibration import calibrate
 from provador.callbacks import Checkpoint, EpochProgress, HistoryRecorder, restore_checkpoint
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, RunError, TrainingDiverged
-from provador.evaluation import analyse, calibration_on, predict_probabilities
+from provador.evaluation import predict_probabilities, test_metrics
 from provador.i18n import _, class_name, number
 from provador.models import build_model, mirrors_at_inference, prepare_backend_for
 from provador.recipes import Recipe, load_recipe
@@ -270,11 +270,9 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
 
     # The temperature that makes the answers honest, fitted on the validation split (never the test set).
     mirror = mirrors_at_inference(recipe.model_params)
-    eval_batch = recipe.execution.eval_batch_size
-    calibration = calibrate(predict_probabilities(model, dataset.x_valid, eval_batch, mirror), dataset.y_valid)
-    probabilities = predict_probabilities(model, dataset.x_test, eval_batch, mirror)
-    test = analyse(probabilities, dataset.y_test, list(dataset.class_names))
-    test["calibration"] = calibration_on(probabilities, dataset.y_test, calibration)
+    valid = predict_probabilities(model, dataset.x_valid, recipe.execution.eval_batch_size, mirror)
+    calibration = calibrate(valid, dataset.y_valid)
+    probabilities, test = test_metrics(model, recipe, dataset, calibration)
     epochs_run = len(recorder.rows)
     metrics = {
         "status": "completed",

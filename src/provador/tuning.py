@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 
 from provador import _files, runs, studies
 from provador._keras import backend_name, backend_versions, keras
+from provador.choices import PRUNERS, SAMPLERS
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, StudyError, TrainingDiverged
 from provador.i18n import _, current, number, set_language
@@ -36,8 +37,6 @@ from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
 from provador.training import check_fits, fit, resolve_recipe
 
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
 SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 

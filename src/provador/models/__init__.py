@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from provador.errors import ModelError
 from provador.models import _cnn, _mlp  # noqa: F401  (they register "mlp", "cnn", "cnn-bn")
 from provador.models._registry import ModelParams, get_architecture, list_models, register_model
+from provador.validation import describe_validation_error
 
 __all__ = [
     "build_model",
@@ -60,8 +61,6 @@ def validate_params(name: str, params: dict) -> ModelParams:
     try:
         return arch.params.model_validate(params)
     except ValidationError as exc:
-        from provador.recipes import describe_validation_error
-
         raise ModelError(describe_validation_error(exc, prefix="model", schema=arch.params)) from None
 
 

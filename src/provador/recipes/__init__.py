@@ -7,7 +7,6 @@ is saved in every run so the run can be repeated.
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -16,8 +15,10 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from provador.choices import DatasetName, SplitStrategy
 from provador.errors import ModelError, RecipeError
 from provador.i18n import _
+from provador.validation import describe_validation_error
 
 
 class _Section(BaseModel):
@@ -26,9 +27,9 @@ class _Section(BaseModel):
 
 
 class DataSection(_Section):
-    dataset: Literal["fashion-mnist", "idx"] = "fashion-mnist"
+    dataset: DatasetName = "fashion-mnist"
     validation: int | float = Field(default=1000, gt=0)
-    split: Literal["first", "random", "stratified"] = "first"
+    split: SplitStrategy = "first"
     max_train: int = Field(default=0, ge=0, description="0 keeps every training image")
 
 
@@ -115,53 +116,6 @@ def _assign(data: dict, dotted: str, value: Any) -> None:
             )
         node = node[section]
     node[key] = value
-
-
-def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
-            return []
-        model = field.annotation
-    return list(model.model_fields)
-
-
-def describe_validation_error(exc: ValidationError, prefix: str = "", schema=None, kind: str = "recipe") -> str:
-    """Turn Pydantic's errors into messages that name the key and the allowed values."""
-    lines = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + loc)
-        if err["type"] == "extra_forbidden":
-            known = _known_keys(schema, loc) if schema else []
-            hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            lines.append(
-                (_("Unknown space key `{key}`.") if kind == "space" else _("Unknown recipe key `{key}`.")).format(
-                    key=key
-                )
-                + (
-                    " " + _("Did you mean `{word}`?").format(word=".".join(map(str, loc[:-1] + (hint[0],))))
-                    if hint
-                    else ""
-                )
-                + (" " + _("Known keys here: {keys}.").format(keys=", ".join(known)) if known else "")
-            )
-        elif err["type"] == "string_pattern_mismatch" and loc == ("name",):
-            lines.append(
-                _("Invalid `name`: expected a plain name of letters, digits, `.`, `_` or `-` (at most 64; it names "
-                  "the run's folder, so no `/` or `..`). Received: {value!r}").format(value=err.get("input"))
-            )  # fmt: skip
-        elif err["type"] == "value_error" and not loc:
-            lines.append(err["msg"].removeprefix("Value error, "))
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            message = message[0].lower() + message[1:]
-            lines.append(
-                _("Invalid `{key}`: {message}. Received: {value!r}").format(
-                    key=key, message=message, value=err.get("input")
-                )
-            )
-    return "\n".join(lines)
 
 
 def validate(data: dict, origin: str = "recipe") -> Recipe:

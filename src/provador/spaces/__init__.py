@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from provador.errors import RecipeError, SpaceError
 from provador.i18n import N_, _
-from provador.recipes import Recipe, describe_validation_error, parse_toml
+from provador.recipes import Recipe, parse_toml
+from provador.validation import describe_validation_error
 
 SECTIONS = ("model", "training", "execution")
 # The validation split and the seed decide what a trial's score means: they stay fixed.

@@ -113,7 +113,10 @@ def open_image(
 
 def declared_pixels(data: bytes) -> int | None:
     """Width × height as the file's header says, without decoding it; None when unreadable
-    (`prepare` then says what is wrong)."""
+    (`prepare` then says what is wrong). A PNG's size is read straight from its IHDR chunk: the
+    server asks this for every small upload, and opening it with Pillow would cost 45 µs."""
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big") * int.from_bytes(data[20:24], "big")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -121,6 +124,9 @@ def declared_pixels(data: bytes) -> int | None:
                 return image.width * image.height
     except Exception:  # noqa: BLE001 (any unreadable header: prepare reports it properly)
         return None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _shrunk(image: Image.Image, side: int) -> Image.Image:

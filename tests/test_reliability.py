@@ -23,6 +23,7 @@ from provador import datasets, idx, runs
 from provador.cli import main
 from provador.errors import DataFormatError, DataNotFoundError, RecipeError, RunError
 from provador.recipes import load_recipe, parse_override
+from provador.serve import create_app
 from provador.training import train
 from tests.conftest import write_tiny_dataset
 
@@ -156,12 +157,12 @@ def damaged_copy(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-@pytest.mark.parametrize("file_name", ["run.json", "metrics.json", "history.csv"])
+@pytest.mark.parametrize("file_name", ["run.json", "metrics.json", "history.csv", "recipe.toml"])
 def test_every_command_names_a_damaged_run_file(damaged_copy, capsys, monkeypatch, tmp_path, file_name, damage):
     monkeypatch.chdir(tmp_path)  # `runs --compare` draws compare.png here
     make, data_dir = damaged_copy
-    if file_name == "history.csv" and damage == "deep":
-        pytest.skip("the same as garbage for a CSV file")
+    if file_name in ("history.csv", "recipe.toml") and damage in ("deep", "a list"):
+        pytest.skip("the same as garbage for a CSV or TOML file")
     content = DAMAGE[damage] if file_name != "history.csv" else "epoch,loss\n1,abc\n"
     path = make(file_name, content)
     listed = main(["runs", "--runs-dir", str(path.parent), "--json"])
@@ -178,7 +179,10 @@ def test_every_command_names_a_damaged_run_file(damaged_copy, capsys, monkeypatc
             assert code in (0, 1) and "Traceback" not in err, (argv, err)
             continue
         assert code == 1, (argv, err)
-        assert "Traceback" not in err and file_name in err and "damaged" in err, (argv, err)
+        says_damaged = "damaged" in err or (
+            file_name == "recipe.toml" and ("not valid TOML" in err or "Invalid" in err)
+        )
+        assert "Traceback" not in err and file_name in err and says_damaged, (argv, err)
 
 
 def test_serve_refuses_a_run_whose_model_cannot_load_before_listening(damaged_copy):
@@ -223,7 +227,20 @@ def test_a_model_with_code_in_it_is_refused_and_its_code_never_runs(damaged_copy
         assert main(argv) == 1
         err = capsys.readouterr().err
         assert "Lambda" in err and "never runs" in err and "Traceback" not in err, err
+    with pytest.raises(RunError, match="never runs"):
+        create_app(path, data_dir=data_dir)  # `provador serve` loads it the same way, before listening
     assert not marker.exists()
+
+
+def test_a_script_in_metrics_json_is_escaped_in_the_report(damaged_copy):
+    make, data_dir = damaged_copy
+    path = make("notes.txt", "")
+    metrics = json.loads((path / "metrics.json").read_text())
+    metrics["recipe"] = metrics["backend"] = "<script>alert(1)</script>"
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["report", str(path), "--data-dir", str(data_dir)]) == 0
+    page = (path / "report.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 @pytest.mark.parametrize(

@@ -346,7 +346,7 @@ def _port(text: str) -> int:
 # The statuses `provador runs` prints, marked for translation.
 RUN_STATES = (N_("completed"), N_("running"), N_("failed"), N_("interrupted"), N_("pruned"),
               N_("completed (model not kept)"), N_("broken (model.keras missing)"), N_("not a run"),
-              N_("broken (run.json damaged)"), N_("broken (metrics.json damaged)"), N_("broken (history.csv damaged)"),
+              N_("broken (run.json damaged)"), N_("broken (metrics.json damaged)"), N_("broken (history.csv damaged)"), N_("broken (recipe.toml damaged)"),
               N_("broken"))  # fmt: skip
 
 

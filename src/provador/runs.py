@@ -218,7 +218,16 @@ class Run:
 
     @property
     def recipe(self) -> Recipe:
-        return load_recipe(self.path / RECIPE_FILE)
+        """The run's resolved recipe. Every key is written out there, so a file without its
+        [model] architecture (empty, cut short) is damaged, not a default recipe."""
+        path = self.path / RECIPE_FILE
+        recipe = load_recipe(path)
+        if "architecture" not in path.read_text(encoding="utf-8"):
+            raise RunError(
+                _("{path} is damaged (its [model] table is missing). Expected the resolved recipe that "
+                  "`provador train` writes; train the run again.").format(path=path)
+            )  # fmt: skip
+        return recipe
 
     @property
     def class_names(self) -> list[str]:
@@ -393,11 +402,10 @@ def summarize(path: Path) -> dict:
         return row
     try:
         info, metrics, history, status = run.info, run.metrics, run.history(), run.status
+        run.recipe  # noqa: B018 (read, so that a damaged recipe.toml shows here rather than later)
     except ProvadorError as exc:
-        row["status"] = next(
-            (f"broken ({name} damaged)" for name in (RUN_FILE, METRICS_FILE, HISTORY_FILE) if name in str(exc)),
-            "broken",
-        )
+        damageable = (RUN_FILE, METRICS_FILE, HISTORY_FILE, RECIPE_FILE)
+        row["status"] = next((f"broken ({name} damaged)" for name in damageable if name in str(exc)), "broken")
         row["problem"] = str(exc)
         return row
     row.update(

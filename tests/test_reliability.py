@@ -421,3 +421,26 @@ def test_a_confusion_matrix_of_a_hundred_classes_stays_a_sane_picture(tmp_path):
     path = plots.confusion(matrix, [f"class {i}" for i in range(datasets.MAX_CLASSES)], tmp_path / "c.png")
     with Image.open(path) as picture:
         assert max(picture.size) <= plots.MAX_INCHES * 100  # 24 inches at 100 dpi (it was 102 × 92 inches)
+
+
+def test_an_older_run_without_newer_fields_still_loads(damaged_copy):
+    """run.json without pid/host, metrics.json without calibration or per-class tables: still a run."""
+    make, data_dir = damaged_copy
+    path = make("notes.txt", "")
+    info = json.loads((path / "run.json").read_text())
+    for key in ("pid", "host", "started_unix", "ended_unix"):
+        info.pop(key, None)
+    (path / "run.json").write_text(json.dumps(info))
+    metrics = json.loads((path / "metrics.json").read_text())
+    for key in ("calibration", "seconds_to_val_accuracy", "versions"):
+        metrics.pop(key, None)
+    metrics["test"] = {"accuracy": metrics["test"]["accuracy"], "loss": metrics["test"]["loss"]}
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    run = runs.Run(path)
+    assert run.status == "completed" and run.run_info.pid is None
+    assert run.run_metrics.calibration is None and run.run_metrics.versions == {}
+    assert run.run_metrics.test.per_class is None and run.run_metrics.test.accuracy == metrics["test"]["accuracy"]
+    from provador.inference import Predictor
+
+    assert Predictor(run).temperature_ == 1.0
+    assert runs.summarize(path)["test_accuracy"] == metrics["test"]["accuracy"]

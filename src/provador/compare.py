@@ -20,7 +20,8 @@ def compare_runs(paths: list[str | Path], output: str | Path = "compare.png") ->
     plots.compare_curves(histories, output)
     columns = []
     for run in opened:
-        metrics, recipe = run.metrics, run.recipe
+        metrics, recipe = run.run_metrics or runs.Metrics(), run.recipe
+        test = metrics.test or runs.TestMetrics()
         columns.append({
             "run": run.name,
             "status": run.status,
@@ -28,13 +29,13 @@ def compare_runs(paths: list[str | Path], output: str | Path = "compare.png") ->
             "model": recipe.model.architecture,
             "optimizer": f"{recipe.training.optimizer} {recipe.training.learning_rate:g}",
             "batch_size": recipe.training.batch_size,
-            "epochs": metrics.get("epochs"),
-            "parameters": metrics.get("parameters"),
-            "best_val_accuracy": metrics.get("best_val_accuracy"),
-            "test_accuracy": metrics.get("test", {}).get("accuracy"),
-            "test_loss": metrics.get("test", {}).get("loss"),
-            "training_seconds": metrics.get("training_seconds"),
-            "backend": metrics.get("backend"),
+            "epochs": metrics.epochs,
+            "parameters": metrics.parameters,
+            "best_val_accuracy": metrics.best_val_accuracy,
+            "test_accuracy": test.accuracy,
+            "test_loss": test.loss,
+            "training_seconds": metrics.training_seconds,
+            "backend": metrics.backend,
         })  # fmt: skip
     return {"plot": str(output), "runs": columns}
 

@@ -82,7 +82,8 @@ class Predictor:
         self.class_names_ = list(self.run_.class_names)
         self.top_k = top_k
         self.steps = steps  # the photo pipeline's steps (all on unless a benchmark turns one off)
-        self.temperature_ = float(self.run_.metrics.get("calibration", {}).get("temperature", 1.0))
+        metrics = self.run_.run_metrics
+        self.temperature_ = metrics.calibration.temperature if metrics and metrics.calibration else 1.0
         self.mirror_ = mirrors_at_inference(self.run_.recipe.model_params)
 
     def predict_probabilities(self, images: np.ndarray) -> np.ndarray:

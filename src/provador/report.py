@@ -77,14 +77,14 @@ def model_table(model) -> list[tuple[str, str, str, int]]:
 def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     """report.html, in the current language: recipe, data, model, curves, metrics, confusion, samples,
     errors, environment."""
-    metrics = run.metrics
-    test = metrics.get("test", {})
+    metrics = run.run_metrics or runs.Metrics()
+    test = run.metrics.get("test", {})  # its tables as a dict (their shape is checked by runs.TestMetrics)
     e = html.escape
     parts = [
         "<h1>" + _("provador run {name}").format(name=f"<code>{e(run.name)}</code>") + "</h1>",
         "<p class=lead>" + _("Recipe {recipe}, model {model} ({parameters} parameters), {epochs} epochs, status {status}.").format(
-            recipe=f"<b>{e(metrics.get('recipe', '?'))}</b>", model=f"<b>{e(metrics.get('model', '?'))}</b>",
-            parameters=number(metrics.get("parameters", 0), 0), epochs=e(str(metrics.get("epochs", "?"))),
+            recipe=f"<b>{e(metrics.recipe or '?')}</b>", model=f"<b>{e(metrics.model or '?')}</b>",
+            parameters=number(metrics.parameters or 0, 0), epochs=metrics.epochs or "?",
             status=f"<b>{e(_(run.status))}</b>",
         ) + "</p>",
     ]  # fmt: skip
@@ -94,8 +94,8 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
             "training {seconds} s ({per_epoch} s/epoch)"
         ).format(
             accuracy=f"<b>{number(test['accuracy'])}</b>", loss=number(test["loss"]), images=number(test["images"], 0),
-            best=number(metrics.get("best_val_accuracy", 0)), seconds=number(metrics.get("training_seconds", 0), 1),
-            per_epoch=number(metrics.get("seconds_per_epoch", 0), 2),
+            best=number(metrics.best_val_accuracy or 0), seconds=number(metrics.training_seconds or 0, 1),
+            per_epoch=number(metrics.seconds_per_epoch or 0, 2),
         ) + "</p>")  # fmt: skip
         if "calibration" in test:
             c = test["calibration"]
@@ -146,7 +146,7 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     ) + f"</p><table><tr>{head}</tr>{data_rows}</table>"))  # fmt: skip
     recipe_text = (run.path / runs.RECIPE_FILE).read_text()
     parts.append(section(_("Recipe"), f"<pre>{e(recipe_text)}</pre>"))
-    environment = {"backend": metrics.get("backend"), **metrics.get("versions", {}), "seed": metrics.get("seed")}
+    environment = {"backend": metrics.backend, **metrics.versions, "seed": metrics.seed}
     parts.append(section(_("Environment"), f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
     page = html_page(f"provador · {run.name}", "\n".join(parts))
     return _files.write_text(run.path / runs.REPORT_FILE, page)
@@ -217,7 +217,7 @@ def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None)
     if run.status != "completed":
         raise RunError(
             _("Run {path} is {status}, so it has no results to report").format(path=run.path, status=_(run.status))
-            + (f" ({run.info['error']})" if run.info.get("error") else "")
+            + (f" ({run.run_info.error})" if run.run_info.error else "")
             + ". " + _("Train it again with `provador train`.")
         )  # fmt: skip
     model, dataset, probabilities, _result = evaluate_run(run, data_dir, record=True)

@@ -62,6 +62,7 @@ class RunInfo(_RunFile):
     data: dict[str, Any] = {}
     error: str | None = None
     model_kept: bool | None = None
+    resumed: int | None = None  # how many times `train --resume` continued it
     pid: int | None = None  # the training process, to tell a dead `running` run from a live one
     host: str | None = None
 
@@ -108,11 +109,11 @@ class Metrics(_RunFile):
     versions: dict[str, str] = {}
 
 
-def _read_run_file(path: Path, schema: type[_RunFile]) -> dict:
-    """A run file's content as a dict checked against its schema, or a RunError naming the file."""
+def _read_run_file(path: Path, schema: type[_RunFile]) -> _RunFile:
+    """A run file's content, checked against its schema, or a RunError naming the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return schema.model_validate(data).model_dump(exclude_unset=True)
+        return schema.model_validate(data)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         if isinstance(exc, ValidationError):
             first = exc.errors()[0]
@@ -203,18 +204,21 @@ class Run:
 
     @property
     def info(self) -> dict:
+        """run.json as a dict (what it holds, checked); `run_info` is the typed view."""
+        return self.run_info.model_dump(exclude_unset=True)
+
+    @property
+    def run_info(self) -> RunInfo:
         return _read_run_file(self.path / RUN_FILE, RunInfo)
 
     @property
     def status(self) -> str:
         """run.json's status, except that a `running` run whose process on this machine is gone
         (killed, the laptop's power cut) is `interrupted`."""
-        info = self.info
-        status = info.get("status", "unknown")
-        pid, host = info.get("pid"), info.get("host")
-        if status == "running" and pid and host == socket.gethostname() and not _process_alive(pid):
+        info = self.run_info
+        if info.status == "running" and info.pid and info.host == socket.gethostname() and not _process_alive(info.pid):
             return "interrupted"
-        return status
+        return info.status
 
     @property
     def recipe(self) -> Recipe:
@@ -231,12 +235,19 @@ class Run:
 
     @property
     def class_names(self) -> list[str]:
-        return self.info["classes"]
+        return self.run_info.classes
 
     @property
     def metrics(self) -> dict:
+        metrics = self.run_metrics
+        return metrics.model_dump(exclude_unset=True) if metrics else {}
+
+    @property
+    def run_metrics(self) -> Metrics | None:
+        """metrics.json, typed; None before training has finished. A field an older provador did
+        not write is None."""
         path = self.path / METRICS_FILE
-        return _read_run_file(path, Metrics) if path.is_file() else {}
+        return _read_run_file(path, Metrics) if path.is_file() else None
 
     def history(self) -> dict[str, list[float]]:
         path = self.path / HISTORY_FILE
@@ -261,11 +272,11 @@ class Run:
                 "completed": _("it is a search trial that did not beat the best before it, so its model was not "
                                "kept; retrain it with `provador train --recipe {recipe}`").format(
                     recipe=self.path / RECIPE_FILE)
-                if self.info.get("model_kept") is False
+                if self.run_info.model_kept is False
                 else _("the file is missing"),
                 "running": _("it is still training (or its process was killed)"),
                 "interrupted": _("training was interrupted before it finished"),
-                "failed": _("training failed: {error}").format(error=self.info.get("error", "see run.json")),
+                "failed": _("training failed: {error}").format(error=self.run_info.error or "see run.json"),
             }.get(status, _("the file is missing"))  # fmt: skip
             raise RunError(
                 _("Run {path} has no {model_file}: {why}. Train it again with `provador train`.").format(
@@ -401,7 +412,7 @@ def summarize(path: Path) -> dict:
         row["status"] = "not a run"
         return row
     try:
-        info, metrics, history, status = run.info, run.metrics, run.history(), run.status
+        info, metrics, history, status = run.run_info, run.run_metrics or Metrics(), run.history(), run.status
         run.recipe  # noqa: B018 (read, so that a damaged recipe.toml shows here rather than later)
     except ProvadorError as exc:
         damageable = (RUN_FILE, METRICS_FILE, HISTORY_FILE, RECIPE_FILE)
@@ -409,20 +420,18 @@ def summarize(path: Path) -> dict:
         row["problem"] = str(exc)
         return row
     row.update(
-        recipe=info.get("recipe", ""),
-        model=info.get("model", ""),
-        created=info.get("created", ""),
+        recipe=info.recipe,
+        model=info.model,
+        created=info.created,
         status=status,
-        epochs=metrics.get("epochs", len(history.get("loss", [])) or None),
-        val_accuracy=metrics.get("best_val_accuracy") or max(history.get("val_accuracy", [0])) or None,
-        test_accuracy=metrics.get("test", {}).get("accuracy"),
-        training_seconds=metrics.get("training_seconds"),
+        epochs=metrics.epochs or len(history.get("loss", [])) or None,
+        val_accuracy=metrics.best_val_accuracy or max(history.get("val_accuracy", [0])) or None,
+        test_accuracy=metrics.test.accuracy if metrics.test else None,
+        training_seconds=metrics.training_seconds,
     )
     if row["status"] == "completed" and not (path / MODEL_FILE).is_file():
         # A search keeps the model of a trial only when it beat the best so far.
-        row["status"] = (
-            "completed (model not kept)" if info.get("model_kept") is False else "broken (model.keras missing)"
-        )
+        row["status"] = "completed (model not kept)" if info.model_kept is False else "broken (model.keras missing)"
     return row
 
 

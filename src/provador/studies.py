@@ -268,7 +268,8 @@ def refresh(name: str, folder: Path | None = None, studies_dir: str | Path = "st
 
 def record_final(summary: StudySummary, run) -> StudySummary:
     """Note the retrained winner and its one test evaluation in summary.json."""
-    summary.final = {"run": str(run.path), "test_accuracy": run.metrics.get("test", {}).get("accuracy")}
+    metrics = run.run_metrics
+    summary.final = {"run": str(run.path), "test_accuracy": metrics.test.accuracy if metrics and metrics.test else None}
     _files.write_json(Path(summary.folder) / SUMMARY_FILE, summary.to_dict())
     return summary
 

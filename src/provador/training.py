@@ -159,7 +159,7 @@ def _reopen(run: runs.Run) -> runs.Run:
     if status == "running":
         raise RunError(
             _("Run {run} is still training in process {pid} on {host}; stop it first, or wait.").format(
-                run=run.path, pid=run.info.get("pid"), host=run.info.get("host"))
+                run=run.path, pid=run.run_info.pid, host=run.run_info.host)
         )  # fmt: skip
     if not (run.path / runs.CHECKPOINT_FILE).is_file():
         raise RunError(
@@ -168,7 +168,7 @@ def _reopen(run: runs.Run) -> runs.Run:
                 run=run.path, file=runs.CHECKPOINT_FILE, recipe=run.path / runs.RECIPE_FILE)
         )  # fmt: skip
     run.update_info(status="running", pid=os.getpid(), host=socket.gethostname(), error=None,
-                    resumed=run.info.get("resumed", 0) + 1)  # fmt: skip
+                    resumed=(run.run_info.resumed or 0) + 1)  # fmt: skip
     return run
 
 
@@ -179,7 +179,7 @@ def _end_unfinished(run: runs.Run, exc: BaseException) -> None:
     complete: `provador report` redraws what is missing."""
     with contextlib.suppress(OSError):  # the disk may be full: do what can be done
         _files.remove_partials(run.path)
-        if run.info.get("status") == "completed":
+        if run.run_info.status == "completed":
             return
         for name in (runs.METRICS_FILE, runs.MODEL_FILE):
             (run.path / name).unlink(missing_ok=True)

@@ -208,18 +208,18 @@ def create_app(
 
 
 def _model_info(run: runs.Run, predictor: Predictor, model_id: str, limits: Limits) -> dict:
-    metrics = run.metrics
-    test = metrics.get("test", {})
+    metrics = run.run_metrics or runs.Metrics()
+    test = metrics.test or runs.TestMetrics()
     return {
         "id": model_id,
         "run": run.name,
         "classes": predictor.class_names_,
         "input_shape": list(predictor.input_shape_),
         "recipe": run.recipe.model_dump(mode="json"),
-        "metrics": {k: test.get(k) for k in ("accuracy", "loss", "images", "macro_f1")},
-        "backend": metrics.get("backend"),
+        "metrics": {"accuracy": test.accuracy, "loss": test.loss, "images": test.images, "macro_f1": test.macro_f1},
+        "backend": metrics.backend,
         "engine": predictor.engine,
-        "versions": {"provador": __version__, **metrics.get("versions", {})},
+        "versions": {"provador": __version__, **metrics.versions},
         "limits": {
             "max_upload_bytes": limits.max_upload_bytes,
             "max_images": limits.max_images,

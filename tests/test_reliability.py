@@ -444,3 +444,13 @@ def test_an_older_run_without_newer_fields_still_loads(damaged_copy):
 
     assert Predictor(run).temperature_ == 1.0
     assert runs.summarize(path)["test_accuracy"] == metrics["test"]["accuracy"]
+
+
+def test_latest_points_at_a_complete_run_only(tiny_dir, tiny_recipe, tmp_path, monkeypatch):
+    from provador import plots
+
+    done = train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
+    monkeypatch.setattr(plots, "learning_curves", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
+    with pytest.raises(RunError):
+        train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
+    assert (tmp_path / "runs" / "latest").resolve() == done.path  # not the failed one

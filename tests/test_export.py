@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,20 +53,32 @@ def tf_run(tmp_path_factory, tiny_run):
     return run, data_dir
 
 
+@pytest.fixture(scope="module")
+def jax_exports(tiny_run, tmp_path_factory):
+    """The tiny run (trained on JAX) exported to every format, each into the copy's RUN/export/."""
+    run, data_dir = tiny_run
+    copy = runs.Run(shutil.copytree(run.path, tmp_path_factory.mktemp("jax") / run.name))
+    return copy, data_dir, {format: export(copy, format, data_dir=data_dir).to_dict() for format in exporting.FORMATS}
+
+
 @pytest.mark.parametrize("trained_on", ["jax", "tensorflow"])
 @pytest.mark.parametrize("format", ["onnx", "saved-model", "litert"])
-def test_every_format_exports_verified_from_either_backend(tiny_run, tf_run, trained_on, format, tmp_path, capsys):
-    run, data_dir = tiny_run if trained_on == "jax" else tf_run
-    output = tmp_path / exporting.FORMATS[format][0]
-    code = main(["export", str(run.path), "--format", format, "--output", str(output), "--data-dir", str(data_dir),
-                 "--json"])  # fmt: skip
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    result = json.loads(out)
+def test_every_format_exports_verified_from_either_backend(jax_exports, tf_run, trained_on, format, tmp_path, capsys):
+    if trained_on == "jax":  # through the Python call, into RUN/export/
+        run, _, results = jax_exports
+        result, output = results[format], run.path / "export" / exporting.FORMATS[format][0]
+    else:  # through the command line, to --output
+        run, data_dir = tf_run
+        output = tmp_path / exporting.FORMATS[format][0]
+        code = main(["export", str(run.path), "--format", format, "--output", str(output), "--data-dir",
+                     str(data_dir), "--json"])  # fmt: skip
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        result = json.loads(out)
     assert result["path"] == str(output) and output.exists()
     assert result["images"] == 100 and result["batch_sizes"] == [1, 64]  # the tiny test set: all of it
     assert result["max_abs_difference"] <= exporting.TOLERANCE and result["class_agreement"] == 1.0
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left
+    assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]  # no scratch left
     signature = _signature(format, output)
     assert signature["classes"] == run.class_names and signature["run"] == run.name
     assert signature["provador_version"]
@@ -88,14 +101,10 @@ def _readme_snippet(tag: str) -> str:
     return block
 
 
-@pytest.mark.parametrize("format, tag", [("onnx", "load-onnx"), ("saved-model", "load-saved-model"),
-                                         ("litert", "load-litert")])  # fmt: skip
-def test_the_readmes_loading_snippets_work(tiny_run, format, tag, tmp_path):
-    run, data_dir = tiny_run
-    folder = tmp_path / "export"
-    folder.mkdir()
-    export(run, format, folder / exporting.FORMATS[format][0], data_dir=data_dir)
-    code = _readme_snippet(tag).replace("runs/latest/export/", f"{folder}/")
+@pytest.mark.parametrize("tag", ["load-onnx", "load-saved-model", "load-litert"])
+def test_the_readmes_loading_snippets_work(jax_exports, tag):
+    run, _, _ = jax_exports
+    code = _readme_snippet(tag).replace("runs/latest/export/", f"{run.path / 'export'}/")
     namespace: dict = {}
     exec(compile(code, f"README {tag}", "exec"), namespace)  # noqa: S102 (the README's own code)
     probabilities = np.asarray(namespace["probabilities"])
@@ -105,9 +114,8 @@ def test_the_readmes_loading_snippets_work(tiny_run, format, tag, tmp_path):
     np.testing.assert_allclose(probabilities, expected, atol=exporting.TOLERANCE)
 
 
-def test_the_onnx_engine_answers_as_the_keras_one(tiny_run):
-    run, data_dir = tiny_run
-    export(run, "onnx", data_dir=data_dir)  # into RUN/export/model.onnx, where the engine looks
+def test_the_onnx_engine_answers_as_the_keras_one(jax_exports):
+    run, data_dir, _ = jax_exports  # its RUN/export/model.onnx is where the engine looks
     images = load_dataset("idx", data_dir, validation=50).x_test
     keras_answers = Predictor(run).predict_probabilities(images)
     onnx_answers = Predictor(run, engine="onnx").predict_probabilities(images)

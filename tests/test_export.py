@@ -160,3 +160,12 @@ def test_export_refuses_bad_input_and_writes_nothing(tiny_run, tmp_path, monkeyp
     with pytest.raises(ExportError, match="Nothing was written"):
         export(run, "onnx", tmp_path / "m.onnx", data_dir=data_dir)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failed"]
+
+
+def test_export_help_lists_each_format_its_use_and_its_loader(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["export", "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    for name, (_file, purpose) in exporting.FORMATS.items():
+        assert name in out and purpose in out and exporting.LOADERS[name] in out

@@ -233,9 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(serve)
     serve.set_defaults(handler=cmd_serve)
 
-    from provador.export import FORMATS
+    from provador.export import FORMATS, LOADERS
 
-    formats = "\n".join(f"  {name:<12} {_(purpose)}" for name, (_file, purpose) in FORMATS.items())
+    formats = "\n".join(
+        f"  {name:<12} {_(purpose)}\n  {'':<12} {LOADERS[name]}" for name, (_file, purpose) in FORMATS.items()
+    )
     export = commands.add_parser(
         "export", help=_("write a run's model as ONNX, TensorFlow SavedModel or LiteRT, verified"),
         description=_("Export a run's model (raw uint8 pixels [batch, 28, 28] in, probabilities out, calibration and "

@@ -34,6 +34,12 @@ from provador import __version__, runs
 from provador.errors import ProvadorError, RunError
 from provador.i18n import N_, _
 
+# How to load each format outside provador (`provador export --help`; whole snippets in the README).
+LOADERS = {
+    "onnx": "onnxruntime.InferenceSession(PATH)",
+    "saved-model": 'tf.saved_model.load(PATH).signatures["serving_default"]',
+    "litert": "ai_edge_litert.interpreter.Interpreter(model_path=PATH)",
+}
 # format (choices.EXPORT_FORMATS): (default file name in RUN/export/, what it is for)
 FORMATS = {
     "onnx": ("model.onnx", N_("ONNX Runtime on servers, in browsers (onnxruntime-web), C#, Java, C++")),

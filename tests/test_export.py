@@ -20,7 +20,7 @@ from provador import export as exporting
 from provador import runs
 from provador.cli import main
 from provador.datasets import load_dataset
-from provador.export import ExportError, export
+from provador.export import ExportError, export, export_all
 from provador.inference import Predictor
 from provador.serve import create_app
 
@@ -58,23 +58,32 @@ def jax_exports(tiny_run, tmp_path_factory):
     """The tiny run (trained on JAX) exported to every format, each into the copy's RUN/export/."""
     run, data_dir = tiny_run
     copy = runs.Run(shutil.copytree(run.path, tmp_path_factory.mktemp("jax") / run.name))
-    return copy, data_dir, {format: export(copy, format, data_dir=data_dir).to_dict() for format in exporting.FORMATS}
+    return copy, data_dir, {result.format: result.to_dict() for result in export_all(copy, data_dir=data_dir)}
+
+
+@pytest.fixture(scope="module")
+def tf_exports(tf_run, tmp_path_factory):
+    """The TensorFlow-trained run exported to every format through the command line, into a folder."""
+    run, data_dir = tf_run
+    folder = tmp_path_factory.mktemp("tf-export")
+    result = subprocess.run(
+        [sys.executable, "-m", "provador", "export", str(run.path), "--format", "all", "--output", str(folder),
+         "--data-dir", str(data_dir), "--json"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return run, folder, {entry["format"]: entry for entry in json.loads(result.stdout)}
 
 
 @pytest.mark.parametrize("trained_on", ["jax", "tensorflow"])
 @pytest.mark.parametrize("format", ["onnx", "saved-model", "litert"])
-def test_every_format_exports_verified_from_either_backend(jax_exports, tf_run, trained_on, format, tmp_path, capsys):
+def test_every_format_exports_verified_from_either_backend(jax_exports, tf_exports, trained_on, format):
     if trained_on == "jax":  # through the Python call, into RUN/export/
         run, _, results = jax_exports
-        result, output = results[format], run.path / "export" / exporting.FORMATS[format][0]
-    else:  # through the command line, to --output
-        run, data_dir = tf_run
-        output = tmp_path / exporting.FORMATS[format][0]
-        code = main(["export", str(run.path), "--format", format, "--output", str(output), "--data-dir",
-                     str(data_dir), "--json"])  # fmt: skip
-        out, err = capsys.readouterr()
-        assert code == 0, err
-        result = json.loads(out)
+        output = run.path / "export" / exporting.FORMATS[format][0]
+    else:  # through the command line, into --output
+        run, folder, results = tf_exports
+        output = folder / exporting.FORMATS[format][0]
+    result = results[format]
     assert result["path"] == str(output) and output.exists()
     assert result["images"] == 100 and result["batch_sizes"] == [1, 64]  # the tiny test set: all of it
     assert result["max_abs_difference"] <= exporting.TOLERANCE and result["class_agreement"] == 1.0
@@ -156,9 +165,18 @@ def test_export_refuses_bad_input_and_writes_nothing(tiny_run, tmp_path, monkeyp
     with pytest.raises(ExportError, match=r"needs tf2onnx: pip install 'provador\[export\]'"):
         export(run, "onnx", tmp_path / "m.onnx", data_dir=data_dir)
     monkeypatch.undo()
-    monkeypatch.setattr(exporting, "TOLERANCE", -1.0)  # no file can pass: it must not be written
+
+    def exporter_with_a_wrong_file(run, made, check):  # as if the runtime answered differently
+        for path in made.values():
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"a file that looks complete")
+        return {format: {"max_abs_difference": 0.3, "class_agreement": 0.9, "batch_sizes": [1, 64]} for format in made}
+
+    monkeypatch.setattr(exporting, "_run_exporter", exporter_with_a_wrong_file)
     with pytest.raises(ExportError, match="Nothing was written"):
         export(run, "onnx", tmp_path / "m.onnx", data_dir=data_dir)
+    with pytest.raises(ExportError, match="Nothing was written"):
+        exporting.export_all(run, tmp_path, data_dir=data_dir)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["failed"]
 
 

@@ -46,10 +46,10 @@ def only_run(runs_dir: Path) -> runs.Run:
 @pytest.mark.slow
 def test_a_run_killed_at_a_random_epoch_resumes_to_the_same_numbers(tiny_dir, tmp_path):
     """SIGKILL (no handler runs), then `train --resume`: history and weights equal an uninterrupted run."""
-    args = ["train", *TINY, "--set", "training.epochs=8", "--data-dir", str(tiny_dir), "--quiet"]
+    args = ["train", *TINY, "--set", "training.epochs=6", "--data-dir", str(tiny_dir), "--quiet"]
     whole = provador(*args, "--runs-dir", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
-    kill_after = random.Random().randint(1, 6)
+    kill_after = random.Random().randint(1, 4)
     process = subprocess.Popen([sys.executable, "-m", "provador", *args, "--runs-dir", str(tmp_path / "killed")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     history = None
@@ -168,6 +168,8 @@ def test_every_command_names_a_damaged_run_file(damaged_copy, capsys, monkeypatc
     listed = main(["runs", "--runs-dir", str(path.parent), "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert listed == 0 and rows[0]["status"] == f"broken ({file_name} damaged)"
+    if damage not in ("garbage", "wrong types"):
+        return  # every command reads the file the same way: two kinds of damage are enough for them
     commands = [["report", str(path), "--data-dir", str(data_dir)],
                 ["evaluate", str(path), "--data-dir", str(data_dir)],
                 ["predict", str(path), "--data-dir", str(data_dir), "--test-index", "0"],

@@ -246,10 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     export.add_argument("run")
-    export.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help=_("default: onnx"))
     export.add_argument(
-        "--output", help=_("where to write it (default: RUN/export/model.onnx, saved_model, model.tflite)")
-    )
+        "--format", choices=(*EXPORT_FORMATS, "all"), default="onnx",
+        help=_("default: onnx; all: the three, made in one TensorFlow process"),
+    )  # fmt: skip
+    export.add_argument(
+        "--output",
+        help=_("where to write it (default: RUN/export/model.onnx, saved_model, model.tflite); with --format all, a folder"),
+    )  # fmt: skip
     export.add_argument("--json", action="store_true")
     _add_data_dir(export)
     export.set_defaults(handler=cmd_export)
@@ -591,17 +595,22 @@ def cmd_serve(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from provador.export import export
+    from provador.export import export, export_all
 
-    result = export(args.run, args.format, args.output, data_dir=args.data_dir)
+    if args.format == "all":
+        results = export_all(args.run, args.output, data_dir=args.data_dir)
+    else:
+        results = [export(args.run, args.format, args.output, data_dir=args.data_dir)]
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        dicts = [result.to_dict() for result in results]
+        print(json.dumps(dicts if args.format == "all" else dicts[0], indent=2))
         return
-    print(_("Exported {format}: {path}").format(format=result.format, path=result.path))
-    print(_("Checked on {images} test images (batches of {sizes}): largest probability difference {difference}, "
-            "same class for {agreement}.").format(
-        images=number(result.images, 0), sizes=_(" and ").join(map(str, result.batch_sizes)),
-        difference=f"{result.max_abs_difference:.1e}", agreement=percent(result.class_agreement)))  # fmt: skip
+    for result in results:
+        print(_("Exported {format}: {path}").format(format=result.format, path=result.path))
+        print(_("Checked on {images} test images (batches of {sizes}): largest probability difference {difference}, "
+                "same class for {agreement}.").format(
+            images=number(result.images, 0), sizes=_(" and ").join(map(str, result.batch_sizes)),
+            difference=f"{result.max_abs_difference:.1e}", agreement=percent(result.class_agreement)))  # fmt: skip
 
 
 def cmd_tune(args) -> None:

@@ -84,13 +84,34 @@ class ExportResult:
 def export(
     run: runs.Run | str | Path, format: str = "onnx", output: str | Path | None = None, data_dir=None
 ) -> ExportResult:
-    """Export `run` to `format`; returns where, and how closely the file matched the model."""
-    started = time.perf_counter()
+    """Export `run` to `format` (default file in RUN/export/, or `output`); returns where, and how
+    closely the file matched the model."""
+    run = _exportable(run, [format])
+    target = Path(output).expanduser() if output else _default_folder(run) / FORMATS[format][0]
+    return _export_verified(run, {format: target}, data_dir)[0]
+
+
+def export_all(run: runs.Run | str | Path, folder: str | Path | None = None, data_dir=None) -> list[ExportResult]:
+    """Every format into `folder` (default RUN/export/), made and checked in one TensorFlow process;
+    none is written unless all pass."""
+    run = _exportable(run, list(FORMATS))
+    folder = Path(folder).expanduser() if folder else _default_folder(run)
+    return _export_verified(run, {format: folder / name for format, (name, _purpose) in FORMATS.items()}, data_dir)
+
+
+def _default_folder(run: runs.Run) -> Path:
+    folder = run.path / "export"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _exportable(run: runs.Run | str | Path, formats: list[str]) -> runs.Run:
     run = runs.resolve_run(run)
-    if format not in FORMATS:
+    unknown = [format for format in formats if format not in FORMATS]
+    if unknown:
         raise ExportError(
             _("Unknown export format {format!r}: expected one of {formats}.").format(
-                format=format, formats=", ".join(FORMATS)
+                format=unknown[0], formats=", ".join(FORMATS)
             )
         )
     if run.status != "completed":
@@ -98,43 +119,50 @@ def export(
             _("Run {run} is {status}: only a completed run can be exported.").format(run=run.path, status=_(run.status))
         )
     run.model_path  # noqa: B018 (says why when there is no model)
-    missing = [package for module, package in NEEDS[format] if importlib.util.find_spec(module) is None]
-    if missing:
-        raise ExportError(
-            _("Exporting to {format} needs {packages}: pip install 'provador[export]'.").format(
-                format=format, packages=", ".join(missing)
+    for format in formats:
+        missing = [package for module, package in NEEDS[format] if importlib.util.find_spec(module) is None]
+        if missing:
+            raise ExportError(
+                _("Exporting to {format} needs {packages}: pip install 'provador[export]'.").format(
+                    format=format, packages=", ".join(missing)
+                )
             )
-        )
-    target = Path(output).expanduser() if output else run.path / "export" / FORMATS[format][0]
-    if output is None:
-        target.parent.mkdir(exist_ok=True)
-    if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+    return run
+
+
+def _export_verified(run: runs.Run, targets: dict[str, Path], data_dir) -> list[ExportResult]:
+    started = time.perf_counter()
+    folder = next(iter(targets.values())).parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise ExportError(
             _("Cannot write {path}: the folder {folder} does not exist or is not writable.").format(
-                path=target, folder=target.parent
+                path=next(iter(targets.values())), folder=folder
             )
         )
-
     images, reference = _reference(run, data_dir)
-    with tempfile.TemporaryDirectory(prefix=".provador-export-", dir=target.parent) as scratch:
+    with tempfile.TemporaryDirectory(prefix=".provador-export-", dir=folder) as scratch:
         check = Path(scratch) / "check.npz"
         np.savez(check, images=images, reference=reference)
-        made = Path(scratch) / target.name
-        report = _run_exporter(run, format, made, check)
-        if report["max_abs_difference"] > TOLERANCE or report["class_agreement"] < 1.0:
-            raise ExportError(
-                _("The exported {format} file does not answer as the model does (largest difference {difference}, "
-                  "same class for {agreement} of {images} images; allowed: {tolerance}, all). Nothing was written."
-                ).format(format=format, difference=f"{report['max_abs_difference']:.2g}",
-                         agreement=f"{report['class_agreement']:.1%}", images=len(images), tolerance=TOLERANCE)
-            )  # fmt: skip
-        _move_into_place(made, target)
-        if format == "litert":
-            _move_into_place(Path(scratch) / SIGNATURE_FILE, _litert_signature_path(target))
-    return ExportResult(
-        format, str(target), len(images), report["batch_sizes"], report["max_abs_difference"],
-        report["class_agreement"], round(time.perf_counter() - started, 2),
-    )  # fmt: skip
+        made = {format: Path(scratch) / format / target.name for format, target in targets.items()}
+        reports = _run_exporter(run, made, check)
+        for format, report in reports.items():  # all checked before any is moved into place
+            if report["max_abs_difference"] > TOLERANCE or report["class_agreement"] < 1.0:
+                raise ExportError(
+                    _("The exported {format} file does not answer as the model does (largest difference {difference}, "
+                      "same class for {agreement} of {images} images; allowed: {tolerance}, all). Nothing was written."
+                    ).format(format=format, difference=f"{report['max_abs_difference']:.2g}",
+                             agreement=f"{report['class_agreement']:.1%}", images=len(images), tolerance=TOLERANCE)
+                )  # fmt: skip
+        for format, target in targets.items():
+            _move_into_place(made[format], target)
+            if format == "litert":
+                _move_into_place(made[format].parent / SIGNATURE_FILE, _litert_signature_path(target))
+    seconds = round(time.perf_counter() - started, 2)
+    return [
+        ExportResult(format, str(target), len(images), reports[format]["batch_sizes"],
+                     reports[format]["max_abs_difference"], reports[format]["class_agreement"], seconds)
+        for format, target in targets.items()
+    ]  # fmt: skip
 
 
 export_model = export  # `provador.export_model(run)`: `provador.export` is this module's name
@@ -153,22 +181,27 @@ def _reference(run: runs.Run, data_dir) -> tuple[np.ndarray, np.ndarray]:
     return images, Predictor(run).predict_probabilities(images).astype(np.float32)
 
 
-def _run_exporter(run: runs.Run, format: str, made: Path, check: Path) -> dict:
+def _run_exporter(run: runs.Run, made: dict[str, Path], check: Path) -> dict[str, dict]:
+    """Make and check every file in `made` in one child process (KERAS_BACKEND=tensorflow)."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "provador.export", str(run.path), format, str(made), str(check)]
+    jobs = [item for format, path in made.items() for item in (format, str(path))]
+    command = [sys.executable, "-m", "provador.export", str(run.path), str(check), *jobs]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     try:
-        report = json.loads(last)
+        reports = json.loads(last)
     except json.JSONDecodeError:
-        report = {"error": (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]}
-    if "error" in report:
-        raise ExportError(
-            _("Exporting {run} to {format} failed: {reason}").format(
-                run=run.path, format=format, reason=report["error"]
+        reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        reports = {format: {"error": reason} for format in made}
+    for format in made:
+        report = reports.get(format, {"error": "no report"})
+        if "error" in report:
+            raise ExportError(
+                _("Exporting {run} to {format} failed: {reason}").format(
+                    run=run.path, format=format, reason=report["error"]
+                )
             )
-        )
-    return report
+    return reports
 
 
 def _move_into_place(made: Path, target: Path) -> None:
@@ -257,11 +290,10 @@ def _runner(format: str, path: Path):
     return run_litert
 
 
-def _export_and_verify(run_path: str, format: str, made: str, check: str) -> dict:
+def _export_and_verify(run: runs.Run, model, input_shape, format: str, made: Path, check: str) -> dict:
     from keras import InputSpec
 
-    run, made = runs.Run(run_path), Path(made)
-    model, input_shape = _answer_model(run)
+    made.parent.mkdir(parents=True, exist_ok=True)
     spec = [InputSpec(shape=(None, *input_shape), dtype="uint8")]
     model.export(str(made), format=KERAS_FORMAT[format], input_signature=spec, verbose=False)
     meta = signature(run)
@@ -288,14 +320,29 @@ def _export_and_verify(run_path: str, format: str, made: str, check: str) -> dic
 
 
 def _main(argv: list[str]) -> None:
+    """argv: RUN CHECK.npz FORMAT PATH [FORMAT PATH …]; prints {format: report} as one JSON line."""
     import warnings
 
     warnings.simplefilter("ignore")
+    run_path, check, *jobs = argv
+    reports = {}
     try:
-        report = _export_and_verify(*argv)
+        run = runs.Run(run_path)
+        model, input_shape = _answer_model(run)
     except Exception as exc:  # noqa: BLE001 (reported to the parent, which raises ExportError)
-        report = {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"}
-    print(json.dumps(report), flush=True)
+        reports = {format: {"error": _reason(exc)} for format in jobs[::2]}
+    else:
+        for format, made in zip(jobs[::2], jobs[1::2]):
+            try:
+                reports[format] = _export_and_verify(run, model, input_shape, format, Path(made), check)
+            except Exception as exc:  # noqa: BLE001 (as above)
+                reports[format] = {"error": _reason(exc)}
+    print(json.dumps(reports), flush=True)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 if __name__ == "__main__":

@@ -144,6 +144,12 @@ def parse(content: bytes, source: str = "<bytes>") -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(content, ">u4", ndim, offset=4))
     dtype = IDX_DTYPES[code]
     expected = header_len + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if math.prod(d for d in shape if d) * dtype.itemsize > MAX_BYTES:
+        # Even with a zero dimension (no data at all), NumPy cannot describe such a shape.
+        raise DataFormatError(
+            _("{source} declares shape {shape}, far larger than any IDX dataset: it is damaged or not an IDX file.")
+            .format(source=source, shape=shape)
+        )  # fmt: skip
     if len(content) != expected:
         what = N_("truncated") if len(content) < expected else N_("longer than its header says")
         raise DataFormatError(

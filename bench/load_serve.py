@@ -47,6 +47,17 @@ def multipart_request(port: int, png: bytes) -> bytes:
     return head.encode() + body
 
 
+async def read_response(reader: asyncio.StreamReader) -> bytes:
+    """Read one HTTP/1.1 response (headers and a Content-Length body); returns its status line."""
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return status_line
+
+
 async def one_client(port: int, request: bytes, stop_at: float, budget: list, latencies: list, errors: list):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -54,12 +65,7 @@ async def one_client(port: int, request: bytes, stop_at: float, budget: list, la
             budget[0] -= 1
             start = time.perf_counter()
             writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            status_line = await read_response(reader)
             latencies.append(time.perf_counter() - start)
             if b" 200 " not in status_line:
                 errors.append(status_line)

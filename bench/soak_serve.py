@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from load_serve import free_port, multipart_request, quick_run, start  # noqa: E402
+from load_serve import free_port, multipart_request, quick_run, read_response, start  # noqa: E402
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
@@ -67,12 +67,7 @@ async def client(port: int, good: bytes, bad: list[bytes], stop_at: float, stats
             request = bad[int(rng.integers(len(bad)))] if is_bad else good
             started = time.perf_counter()
             writer.write(request)
-            status_line = await reader.readline()
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            await reader.readexactly(length)
+            status_line = await read_response(reader)
             status = int(status_line.split()[1]) if status_line else 0
             if status >= 500 or status == 0:
                 stats["5xx"] += 1

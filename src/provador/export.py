@@ -42,7 +42,7 @@ LOADERS = {
 }
 # format (choices.EXPORT_FORMATS): (default file name in RUN/export/, what it is for)
 FORMATS = {
-    "onnx": ("model.onnx", N_("ONNX Runtime on servers, in browsers (onnxruntime-web), C#, Java, C++")),
+    "onnx": (runs.ONNX_FILE, N_("ONNX Runtime on servers, in browsers (onnxruntime-web), C#, Java, C++")),
     "saved-model": ("saved_model", N_("TensorFlow Serving and TensorFlow programs")),
     "litert": ("model.tflite", N_("phones and small devices (LiteRT, formerly TensorFlow Lite)")),
 }
@@ -100,7 +100,7 @@ def export_all(run: runs.Run | str | Path, folder: str | Path | None = None, dat
 
 
 def _default_folder(run: runs.Run) -> Path:
-    folder = run.path / "export"
+    folder = run.path / runs.EXPORT_DIR
     folder.mkdir(exist_ok=True)
     return folder
 

@@ -254,7 +254,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 
 
 def _onnx_session(run: runs.Run):
-    path = run.path / "export" / "model.onnx"
+    path = run.path / runs.EXPORT_DIR / runs.ONNX_FILE
     if not path.is_file():
         raise RunError(
             _("Run {run} has no {path}: export it first with `provador export {run}`.").format(run=run.path, path=path)

@@ -37,6 +37,7 @@ MODEL_FILE, METRICS_FILE, CURVES_FILE = "model.keras", "metrics.json", "curves.p
 CHECKPOINT_FILE = "checkpoint.npz"  # the training's state after its last whole epoch; gone once complete
 PICTURES = ("curves", "samples", "confusion", "errors", "first-layer")  # <name>.png in a finished run
 REPORT_FILE = "report.html"
+EXPORT_DIR, ONNX_FILE = "export", "model.onnx"  # `provador export` writes here; `--engine onnx` reads it
 
 
 def picture_path(run: Run, name: str) -> Path:

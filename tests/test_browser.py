@@ -1,6 +1,5 @@
 """End to end in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)."""
 
-import os
 import shutil
 import socket
 import threading
@@ -12,6 +11,7 @@ from PIL import Image
 
 from provador.datasets import load_dataset
 from provador.inference import Predictor
+from tests.conftest import missing
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -41,9 +41,7 @@ def server(tiny_run):
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("CI must install chromium and chromium-driver (see .ci/run)")
-        pytest.skip("needs Debian's chromium and chromium-driver")
+        missing("Chromium", "apt-get install chromium chromium-driver (`make test` installs them as root)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -90,7 +90,10 @@ def test_every_format_exports_verified_from_either_backend(jax_exports, tf_expor
     assert not [p for p in output.parent.iterdir() if p.name.startswith(".")]  # no scratch left
     signature = _signature(format, output)
     assert signature["classes"] == run.class_names and signature["run"] == run.name
-    assert signature["provador_version"]
+    assert signature["provador_version"] and signature["model_sha256"] == run.model_digest()
+    # Recognised as an earlier export, so exporting there again replaces it; nothing else is.
+    assert exporting.is_provador_export(format, output)
+    assert not any(exporting.is_provador_export(other, output) for other in exporting.FORMATS if other != format)
 
 
 def _signature(format: str, output: Path) -> dict:

@@ -33,10 +33,24 @@ def test_cnn_bn_has_one_convolution_at_full_resolution_by_default():
     assert {"conv0_1", "conv1_2"} <= names and "conv1_3" not in names
     with pytest.raises(ModelError, match=r"model.convs has 3 entries but model.filters has 2"):
         build_model("cnn-bn", filters=[4, 8], convs=[1, 2, 2])
-    with pytest.raises(ModelError, match=r"model.convs.0`: input should be greater than 0"):
+    with pytest.raises(ModelError, match=r"model.convs.0`: input should be greater than or equal to 1"):
         build_model("cnn-bn", filters=[4, 8], convs=[0, 2])
-    with pytest.raises(ModelError, match=r"model.filters.1`: input should be greater than 0"):
+    with pytest.raises(ModelError, match=r"model.filters.1`: input should be greater than or equal to 1"):
         build_model("cnn", filters=[4, 0])
+    with pytest.raises(ModelError, match=r"model.filters.1`: input should be less than or equal to 1024"):
+        build_model("cnn", filters=[4, 100_000_000])
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [("mlp", {}), ("mlp", {"hidden": [50, 20, 7], "dropout": 0.2}), ("cnn", {}), ("cnn-bn", {}),
+     ("cnn", {"filters": [8, 16, 32, 64], "batch_norm": True}), ("cnn-bn", {"convs": [2, 1, 3], "dense": 64})],
+)  # fmt: skip
+def test_a_models_size_is_known_before_it_is_built(name, params):
+    from provador.models import model_size
+
+    # The memory check before training counts the weights without building the model.
+    assert model_size(name, (28, 28), 10, **params).parameters == build_model(name, **params).count_params()
 
 
 def test_fast_pooling_equals_keras_max_pooling():

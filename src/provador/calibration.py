@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 281))  # steps of 1.2%
+TEMPERATURE_RANGE = (0.25, 8.0)  # the only temperatures provador fits; run files are checked against it
+_TEMPERATURES = np.exp(np.linspace(np.log(TEMPERATURE_RANGE[0]), np.log(TEMPERATURE_RANGE[1]), 281))  # steps of 1.2%
 _FLOOR = 1e-12
 
 

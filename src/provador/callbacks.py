@@ -96,9 +96,17 @@ class Checkpoint(keras.callbacks.Callback):
     Keras' BackupAndRestore keeps weights and the epoch, but neither the seed states nor the
     shuffling order, so a resumed run would part from an uninterrupted one."""
 
-    def __init__(self, path: str | Path, recorder: HistoryRecorder, time_to, resumed: SavedState | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        recorder: HistoryRecorder,
+        time_to,
+        recipe_digest: str,
+        resumed: SavedState | None = None,
+    ):
         super().__init__()
         self.path = Path(path)
+        self.recipe_digest = recipe_digest  # a checkpoint continues only the recipe it was made with
         self.recorder = recorder
         self.time_to = time_to
         self.seconds_before = resumed.seconds if resumed else 0.0
@@ -125,6 +133,7 @@ class Checkpoint(keras.callbacks.Callback):
             "reached": self.time_to.reached,
             "seconds": self.seconds_before + time.perf_counter() - self._started,
             "numpy_random": [kind, int(position), int(has_gauss), float(cached)],
+            "recipe_sha256": self.recipe_digest,
         }
         arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(self.model.variables)}
         arrays |= {f"optimizer_{i}": np.asarray(v) for i, v in enumerate(self.model.optimizer.variables)}
@@ -132,29 +141,90 @@ class Checkpoint(keras.callbacks.Callback):
             np.savez(f, state=np.array(json.dumps(state)), numpy_random_keys=keys, **arrays)
 
 
-def restore_checkpoint(path: str | Path, model) -> SavedState:
+# What a checkpoint may hold besides the variables: the state's JSON and NumPy's 624 key words.
+_STATE_LIMIT = 16 * 2**20
+_ENTRY_SLACK = 4096  # an .npy header
+
+
+def restore_checkpoint(path: str | Path, model, recipe_digest: str, epochs: int) -> SavedState:
     """Put a checkpoint's variables into `model` (built and compiled from the same recipe); the
-    Checkpoint callback puts NumPy's random state back. A RunError names the file if it does not fit."""
+    Checkpoint callback puts NumPy's random state back.
+
+    Every part is checked before it is used, so a damaged or foreign file gets a RunError naming
+    it, never a traceback or gigabytes of memory: the archive's entries by their declared sizes
+    (what reading can inflate) against the model's own variables, each array's shape and type,
+    the state's fields against the recipe's epochs, and the recipe it was made with."""
+    import zipfile
+    import zlib
+
     path = Path(path)
+    model.optimizer.build(model.trainable_variables)
+    groups = {"model": list(model.variables), "optimizer": list(model.optimizer.variables)}
+    expected = {f"{prefix}_{i}.npy": v for prefix, variables in groups.items() for i, v in enumerate(variables)}
     try:
+        with zipfile.ZipFile(path) as archive:
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
+        _check_checkpoint_entries(sizes, expected)
         with np.load(path, allow_pickle=False) as saved:
             state = json.loads(str(saved["state"]))
-            model.optimizer.build(model.trainable_variables)
-            for prefix, variables in (("model", model.variables), ("optimizer", model.optimizer.variables)):
-                stored = sorted(
-                    (k for k in saved.files if k.startswith(prefix + "_")), key=lambda k: int(k.split("_")[1])
-                )
-                if len(stored) != len(variables):
-                    raise ValueError(f"{len(stored)} {prefix} variables saved, the recipe's model has {len(variables)}")
-                for variable, key in zip(variables, stored):
-                    variable.assign(saved[key])
-            kind, position, has_gauss, cached = state["numpy_random"]
-            numpy_random = (kind, saved["numpy_random_keys"], position, has_gauss, cached)
-            return SavedState(
-                int(state["epoch"]), state["rows"], state["reached"], float(state["seconds"]), numpy_random
-            )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+            numpy_random = _checked_state(state, saved["numpy_random_keys"], recipe_digest, epochs)
+            arrays = {}
+            for name, variable in expected.items():
+                array = saved[name.removesuffix(".npy")]
+                if array.shape != tuple(variable.shape) or array.dtype != np.dtype(variable.dtype):
+                    raise ValueError(
+                        _("{name} is {dtype}{shape}, the recipe's model has {expected_dtype}{expected_shape}").format(
+                            name=name, dtype=array.dtype, shape=list(array.shape), expected_dtype=variable.dtype,
+                            expected_shape=list(variable.shape))
+                    )  # fmt: skip
+                arrays[name] = array
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, zlib.error, RecursionError) as exc:
         raise RunError(
-            _("Cannot resume from {path}: {reason}. Train the recipe again from the start.").format(
-                path=path, reason=exc)
+            _("Cannot resume from {path}: {reason}. The checkpoint is damaged or was not written by this run's "
+              "training; train the recipe again from the start.").format(path=path, reason=str(exc) or type(exc).__name__)
         ) from None  # fmt: skip
+    for name, variable in expected.items():  # only once every part is known to fit
+        variable.assign(arrays[name])
+    return SavedState(int(state["epoch"]), state["rows"], state["reached"], float(state["seconds"]), numpy_random)
+
+
+def _check_checkpoint_entries(sizes: dict[str, int], expected: dict) -> None:
+    known = {"state.npy": _STATE_LIMIT, "numpy_random_keys.npy": 624 * 4 + _ENTRY_SLACK}
+    known |= {name: int(np.prod(v.shape, dtype=np.int64)) * np.dtype(v.dtype).itemsize + _ENTRY_SLACK
+              for name, v in expected.items()}  # fmt: skip
+    missing = sorted(set(known) - set(sizes))
+    if missing:
+        raise ValueError(_("{names} missing").format(names=", ".join(missing[:3])))
+    foreign = sorted(set(sizes) - set(known))
+    if foreign:
+        raise ValueError(
+            _("it holds {names}, which the recipe's model has no place for").format(names=", ".join(foreign[:3]))
+        )
+    too_big = [name for name, size in sizes.items() if size > known[name]]
+    if too_big:
+        raise ValueError(_("{names} would unpack to more than the model holds").format(names=", ".join(too_big[:3])))
+
+
+def _checked_state(state, keys: np.ndarray, recipe_digest: str, epochs: int) -> tuple:
+    """NumPy's random state from the checkpoint's state record, once its fields make sense."""
+    if not isinstance(state, dict):
+        raise ValueError(_("its state is not a record"))
+    recorded = state.get("recipe_sha256")
+    if recorded is not None and recorded != recipe_digest:
+        raise ValueError(
+            _("recipe.toml was changed after the checkpoint was written (a resumed run must go on with the recipe it "
+              "started with; put the file back, or train the changed recipe as a new run)")
+        )  # fmt: skip
+    epoch, rows, seconds = state.get("epoch"), state.get("rows"), state.get("seconds")
+    if not isinstance(epoch, int) or not 1 <= epoch <= epochs:
+        raise ValueError(_("epoch {epoch} is not one of the recipe's 1-{epochs}").format(epoch=epoch, epochs=epochs))
+    if (not isinstance(rows, list) or len(rows) != epoch
+            or any(not isinstance(r, dict) or r.get("epoch") != i + 1 for i, r in enumerate(rows))
+            or any(not isinstance(v, (int, float)) for r in rows for v in r.values())):  # fmt: skip
+        raise ValueError(_("its history does not hold epochs 1-{epoch}").format(epoch=epoch))
+    if not isinstance(seconds, (int, float)) or not 0 <= seconds < 1e9 or not isinstance(state.get("reached"), dict):
+        raise ValueError(_("its time record is damaged"))
+    kind, position, has_gauss, cached = state["numpy_random"]
+    if kind != "MT19937" or keys.shape != (624,) or keys.dtype != np.uint32 or not 0 <= position <= 624:
+        raise ValueError(_("its random state is damaged"))
+    return (kind, keys, int(position), int(has_gauss), float(cached))

@@ -254,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         help=_("where to write it (default: RUN/export/model.onnx, saved_model, model.tflite); with --format all, a folder"),
     )  # fmt: skip
+    export.add_argument(
+        "--force", action="store_true",
+        help=_("replace an existing file that is not an earlier export (never a folder, never a run's own file)"),
+    )  # fmt: skip
     export.add_argument("--json", action="store_true")
     _add_data_dir(export)
     export.set_defaults(handler=cmd_export)
@@ -303,7 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     studies.add_argument("action", nargs="?", choices=["show"], help=_("show one study"))
     studies.add_argument("name", nargs="?", help=_("the study to show"))
     studies.add_argument("--studies-dir", default="studies", help=_("where study folders are (default: studies)"))
-    studies.add_argument("--storage", help=_("the study's PostgreSQL URL, when study.json cannot say it (a password)"))
+    studies.add_argument(
+        "--storage",
+        help=_("the study's PostgreSQL URL (needed for a study there: provador never connects where a file says)"),
+    )
     studies.add_argument("--json", action="store_true")
     studies.set_defaults(handler=cmd_studies)
 
@@ -598,9 +605,9 @@ def cmd_export(args) -> None:
     from provador.export import export, export_all
 
     if args.format == "all":
-        results = export_all(args.run, args.output, data_dir=args.data_dir)
+        results = export_all(args.run, args.output, data_dir=args.data_dir, force=args.force)
     else:
-        results = [export(args.run, args.format, args.output, data_dir=args.data_dir)]
+        results = [export(args.run, args.format, args.output, data_dir=args.data_dir, force=args.force)]
     if args.json:
         dicts = [result.to_dict() for result in results]
         print(json.dumps(dicts if args.format == "all" else dicts[0], indent=2))
@@ -657,7 +664,8 @@ def cmd_studies(args) -> None:
          r["trials"].get("failed", 0),
          number(r["best_val_accuracy"]) if r["best_val_accuracy"] is not None else "-",
          r["best_trial"] if r["best_trial"] is not None else "-",
-         number(r["final_test_accuracy"]) if r["final_test_accuracy"] is not None else "-", _(r["storage"] or "")]
+         number(r["final_test_accuracy"]) if r["final_test_accuracy"] is not None else "-",
+         _("broken ({file} damaged)").format(file=r["broken"]) if r.get("broken") else _(r["storage"] or "")]
         for r in rows
     ])  # fmt: skip
 

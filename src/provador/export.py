@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,21 +81,95 @@ class ExportResult:
 
 
 def export(
-    run: runs.Run | str | Path, format: str = "onnx", output: str | Path | None = None, data_dir=None
+    run: runs.Run | str | Path,
+    format: str = "onnx",
+    output: str | Path | None = None,
+    data_dir=None,
+    force: bool = False,
 ) -> ExportResult:
     """Export `run` to `format` (default file in RUN/export/, or `output`); returns where, and how
-    closely the file matched the model."""
+    closely the file matched the model. `output` must be new or an earlier export of provador's;
+    `force` lets a file (never a folder, never a run's own file) be replaced."""
     run = _exportable(run, [format])
     target = Path(output).expanduser() if output else _default_folder(run) / FORMATS[format][0]
+    _check_target(run, format, target, force)
     return _export_verified(run, {format: target}, data_dir)[0]
 
 
-def export_all(run: runs.Run | str | Path, folder: str | Path | None = None, data_dir=None) -> list[ExportResult]:
+def export_all(
+    run: runs.Run | str | Path, folder: str | Path | None = None, data_dir=None, force: bool = False
+) -> list[ExportResult]:
     """Every format into `folder` (default RUN/export/), made and checked in one TensorFlow process;
     none is written unless all pass."""
     run = _exportable(run, list(FORMATS))
     folder = Path(folder).expanduser() if folder else _default_folder(run)
-    return _export_verified(run, {format: folder / name for format, (name, _purpose) in FORMATS.items()}, data_dir)
+    targets = {format: folder / name for format, (name, _purpose) in FORMATS.items()}
+    for format, target in targets.items():
+        _check_target(run, format, target, force)
+    return _export_verified(run, targets, data_dir)
+
+
+def _check_target(run: runs.Run, format: str, target: Path, force: bool) -> None:
+    """Refuse any target whose loss would be a loss: export writes only to a new path or over an
+    earlier export it recognises by its own metadata. `force` replaces another *file*, but never a
+    folder that is not an export, a device or pipe, or a file of a run."""
+    if not (target.exists() or target.is_symlink()) or is_provador_export(format, target):
+        return
+    how = _("Choose a new path with --output, or remove it yourself if it is not needed.")
+    if target.is_dir() and not target.is_symlink():
+        refusal = _("{path} is a folder that is not an export of provador's: exporting there would replace it.")
+    elif not (target.is_file() or target.is_symlink()):
+        refusal = _("{path} is not a regular file (a device, a pipe or a socket).")
+    elif _belongs_to_a_run(target):
+        refusal = _("{path} is a file of a provador run: replacing it would damage that run.")
+    elif force:
+        return
+    else:
+        refusal = _("{path} exists and is not an export of provador's.")
+        how = _("Pass --force to replace it, or choose a new path with --output.")
+    raise ExportError(refusal.format(path=target) + " " + _("Nothing was written.") + " " + how)
+
+
+def _belongs_to_a_run(path: Path) -> bool:
+    """A file directly in a run folder (its model, its records), or a run's `latest` link."""
+    folder = path.parent.resolve()
+    return (folder / runs.RUN_FILE).is_file() or (path.resolve().parent / runs.RUN_FILE).is_file()
+
+
+def is_provador_export(format: str, path: Path) -> bool:
+    """Whether `path` is a file (or SavedModel folder) that `provador export` wrote in `format`,
+    read from the metadata every export carries (see `signature`)."""
+    if path.is_symlink():
+        return False
+    if format == "saved-model":
+        layout = {"saved_model.pb", "variables", "assets", "fingerprint.pb", SIGNATURE_FILE}
+        return path.is_dir() and {p.name for p in path.iterdir()} <= layout and _is_signature(path / SIGNATURE_FILE)
+    if not path.is_file():
+        return False
+    if format == "litert":
+        with path.open("rb") as f:
+            magic = f.read(8)[4:]
+        return magic == b"TFL3" and _is_signature(_litert_signature_path(path))
+    return "provador_version" in onnx_metadata(path)
+
+
+def _is_signature(path: Path) -> bool:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8")) if path.is_file() and path.stat().st_size < 2**20 else {}
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and {"provador_version", "classes", "run"} <= meta.keys()
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """The metadata properties of an ONNX file ({} for anything that is not one)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 (onnx raises DecodeError, ValueError, …: not an ONNX file)
+        return {}
+    return {prop.key: prop.value for prop in graph.metadata_props}
 
 
 def _default_folder(run: runs.Run) -> Path:
@@ -205,13 +278,12 @@ def _run_exporter(run: runs.Run, made: dict[str, Path], check: Path) -> dict[str
 
 
 def _move_into_place(made: Path, target: Path) -> None:
-    """Rename `made` to `target`, replacing an older export (a directory too) only once the new one is whole."""
+    """Rename `made` to `target`, replacing an older export (a directory too: `_check_target`
+    allowed only that) once the new one is whole. The old one waits in the scratch folder beside
+    `made`, which is removed with it."""
     if target.is_dir() and not target.is_symlink():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
+        target.rename(made.parent / f"old-{target.name}")
         made.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(made, target)
 
@@ -221,6 +293,7 @@ def signature(run: runs.Run) -> dict:
     return {
         "classes": list(run.class_names),
         "run": run.name,
+        "model_sha256": run.model_digest(),  # which model.keras this is: `serve --engine onnx` checks it
         "provador_version": __version__,
         "input": "uint8 pixels, shape [batch, 28, 28], 0 = background (as in Fashion-MNIST)",
         "output": "probabilities, shape [batch, classes], calibrated; mirror-averaged when the model was trained so",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import gettext as _gettext
 import os
+import struct
 from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import cache
@@ -102,7 +103,18 @@ def language(code: str | None) -> Iterator[str]:
 
 @cache
 def _translations(code: str) -> _gettext.NullTranslations:
-    return _gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[code], fallback=True)
+    try:
+        return _gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[code], fallback=True)
+    except (OSError, ValueError, LookupError, IndexError, struct.error) as exc:  # a damaged catalog (.mo)
+        import sys
+
+        print(
+            f"Warning: the {code} translations of provador cannot be read ({type(exc).__name__}: {exc}); "
+            "messages are shown in English. Reinstall provador (pip install --force-reinstall provador) or rebuild "
+            "the catalogs with `make translations`.",
+            file=sys.stderr,
+        )
+        return _gettext.NullTranslations()
 
 
 def _(message: str) -> str:

@@ -254,6 +254,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 
 
 def _onnx_session(run: runs.Run):
+    """onnxruntime on RUN/export/model.onnx, once the file is shown to be this run's export and
+    to answer sanely: a file from elsewhere, one exported from another model.keras, or one whose
+    answers have the wrong shape or are not probabilities is refused before it serves anything."""
     path = run.path / runs.EXPORT_DIR / runs.ONNX_FILE
     if not path.is_file():
         raise RunError(
@@ -266,9 +269,42 @@ def _onnx_session(run: runs.Run):
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's own error types
         raise RunError(_("Cannot load {path}: {reason}. Export the run again.").format(path=path, reason=exc)) from None
+    _check_onnx_export(run, path, session)
+    return session
+
+
+def _check_onnx_export(run: runs.Run, path: Path, session) -> None:
+    again = _("Export the run again: `provador export {run}`.").format(run=run.path)
+    recorded = session.get_modelmeta().custom_metadata_map.get("model_sha256")
+    if recorded != run.model_digest():
+        raise RunError(
+            _("{path} was not exported from this run's model.keras (its record names {recorded}). {again}").format(
+                path=path, recorded=recorded or _("no model"), again=again)
+        )  # fmt: skip
+    inputs, classes = session.get_inputs(), len(run.class_names)
+    shape = tuple(inputs[0].shape[1:]) if len(inputs) == 1 else ()
+    if len(shape) != 2 or not all(isinstance(n, int) and 0 < n <= 1024 for n in shape):
+        raise RunError(
+            _("{path} takes {inputs}: expected one input of uint8 images [batch, height, width]. {again}").format(
+                path=path, inputs=[tuple(i.shape) for i in inputs], again=again)
+        )  # fmt: skip
+    # A probe batch: blank, bright and noisy images must give one row of probabilities each.
+    probe = np.stack([np.zeros(shape), np.full(shape, 255), np.random.default_rng(0).integers(0, 256, shape)])
+    try:
+        answer = np.asarray(session.run(None, {inputs[0].name: probe.astype(np.uint8)})[0], dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 (onnxruntime's own error types)
+        raise RunError(
+            _("{path} fails on a probe batch: {reason}. {again}").format(path=path, reason=exc, again=again)
+        ) from None
+    if (answer.shape != (len(probe), classes) or not np.isfinite(answer).all() or (answer < 0).any()
+            or not np.allclose(answer.sum(axis=1), 1.0, atol=1e-3)):  # fmt: skip
+        raise RunError(
+            _("{path} does not answer with probabilities for the run's {classes} classes (a probe batch gave shape "
+              "{shape}). {again}").format(path=path, classes=classes, shape=answer.shape, again=again)
+        )  # fmt: skip
 
 
 def expand_image_paths(paths: list[str | Path]) -> list[Path]:

@@ -19,15 +19,15 @@ import contextlib
 import csv
 import json
 import os
-import socket
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from provador import _files
+from provador import _files, _system
+from provador.calibration import TEMPERATURE_RANGE
 from provador.errors import ProvadorError, RunError
 from provador.i18n import _
 from provador.recipes import Recipe, load_recipe
@@ -66,6 +66,7 @@ class RunInfo(_RunFile):
     resumed: int | None = None  # how many times `train --resume` continued it
     pid: int | None = None  # the training process, to tell a dead `running` run from a live one
     host: str | None = None
+    pid_started: str | None = None  # its start time: a PID handed to a new process is not this run
 
 
 class ClassMetrics(_RunFile):
@@ -90,7 +91,9 @@ class TestMetrics(_RunFile):
 
 
 class Calibration(_RunFile):
-    temperature: float = 1.0
+    # Every reader (Predictor, export, serve, evaluate) takes the temperature from here: at 0 or NaN
+    # the answers are NaN, below 0 inverted. provador only ever fits one in TEMPERATURE_RANGE.
+    temperature: float = Field(1.0, ge=TEMPERATURE_RANGE[0], le=TEMPERATURE_RANGE[1], allow_inf_nan=False)
 
 
 class Metrics(_RunFile):
@@ -161,16 +164,6 @@ def _check_model_archive(path: Path) -> None:
         )  # fmt: skip
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 class Run:
     """An existing run directory."""
 
@@ -217,7 +210,8 @@ class Run:
         """run.json's status, except that a `running` run whose process on this machine is gone
         (killed, the laptop's power cut) is `interrupted`."""
         info = self.run_info
-        if info.status == "running" and info.pid and info.host == socket.gethostname() and not _process_alive(info.pid):
+        if (info.status == "running" and info.pid and _system.on_this_host(info.host)
+                and not _system.alive(info.pid, info.pid_started)):  # fmt: skip
             return "interrupted"
         return info.status
 
@@ -285,6 +279,14 @@ class Run:
                 )
             )
         return path
+
+    def model_digest(self) -> str:
+        """SHA-256 of model.keras: what identifies this model (the server's model id; every export
+        records it, and `--engine onnx` serves only an export whose record matches)."""
+        import hashlib
+
+        with self.model_path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
 
     def load_model(self):
         """The trained model, for inference (not compiled: provador computes its own metrics).
@@ -378,8 +380,7 @@ def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict) -> 
             "model": recipe.model.architecture,
             "created": datetime.now().isoformat(timespec="seconds"),
             "started_unix": time.time(),
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
+            **_system.identity(),
             "classes": list(class_names),
             "data": source,
         },

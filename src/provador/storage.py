@@ -3,6 +3,7 @@ workers) or a PostgreSQL database (workers on many machines run the same command
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -37,13 +38,73 @@ def masked(storage: str | None) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", storage)
 
 
+def check_journal(path: Path) -> None:
+    """Mend or refuse a damaged journal before Optuna reads or appends to it.
+
+    Every record is one JSON line, appended whole under a lock, so a last line without its end
+    is a write that never finished (a killed process, a full disk): Optuna would append the next
+    record right onto it and never read the file again. That fragment is moved to a file beside
+    the journal and the study goes on from the last whole record. Damage anywhere else is not a
+    cut write: the journal is refused, naming the line."""
+    import json
+    import sys
+
+    data = path.read_bytes()
+    whole = data.rfind(b"\n") + 1
+    if whole < len(data):
+        kept = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%d-%H%M%S')}")
+        kept.write_bytes(data[whole:])
+        with path.open("r+b") as f:
+            f.truncate(whole)
+            os.fsync(f.fileno())
+        print(
+            _(
+                "Warning: {path} ended in a half-written record ({size} bytes, kept in {kept}); the study goes on from "
+                "the last whole record."
+            ).format(path=path, size=len(data) - whole, kept=kept),
+            file=sys.stderr,
+        )
+    for number, line in enumerate(data[:whole].splitlines(), start=1):
+        try:
+            json.loads(line)
+        except ValueError:
+            raise StorageError(
+                _(
+                    "{path} is damaged at line {number} (not a journal record). Restore it from a copy, or move the "
+                    "study folder away to start the search again."
+                ).format(path=path, number=number)
+            ) from None
+
+
+def same_database(a: str, b: str) -> bool:
+    """Whether two PostgreSQL URLs (a password masked or not) name the same database: host, port,
+    database and user."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        first, second = make_url(storage_url(a)), make_url(storage_url(b))
+    except (ArgumentError, ValueError, StorageError):
+        return False
+    where = lambda url: (url.host or "", url.port or 5432, url.database, url.username)  # noqa: E731
+    return where(first) == where(second)
+
+
 def open_storage(storage: str | None, folder: Path, heartbeat: int = DEFAULT_HEARTBEAT):
     """The study's storage: the journal file in `folder`, or a PostgreSQL database."""
     if storage is None:
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 
         folder.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(folder / JOURNAL_FILE)))
+        path = folder / JOURNAL_FILE
+        lock = JournalFileSymlinkLock(str(path))  # the lock Optuna's own writes take
+        if path.is_file():
+            lock.acquire()
+            try:
+                check_journal(path)
+            finally:
+                lock.release()
+        return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
     url = storage_url(storage)
     try:
         import psycopg  # noqa: F401

@@ -16,6 +16,7 @@ import csv
 import html
 import io
 import json
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from provador import _files, plots, report
 from provador.errors import StorageError, StudyError
 from provador.i18n import N_, _, number
 from provador.recipes import Recipe, validate
-from provador.storage import masked, open_storage
+from provador.storage import masked, open_storage, same_database
 
 STUDY_FILE, SUMMARY_FILE, TRIALS_FILE, BEST_FILE = "study.json", "summary.json", "trials.csv", "best.toml"
 TRIALS_DIR, REPORT_FILE = "trials", "report.html"
@@ -62,10 +63,26 @@ class StudySummary:
         return asdict(self)
 
 
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"  # a folder in the studies folder, never a path
+
+
+def check_name(name: str) -> str:
+    """A study's name: it names a folder inside the studies folder, so `../x` or `/tmp/x` is refused."""
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise StudyError(
+            _("Expected a study name of letters, digits, '.', '_' or '-' (at most 100, not starting with '.' or "
+              "'-'). Received: {value!r}").format(value=name)
+        )  # fmt: skip
+    return name
+
+
 def write_study_file(folder: Path, name: str, storage: str, recipe: Recipe, space, sampler: str, pruner: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / STUDY_FILE
-    created = json.loads(path.read_text()).get("created") if path.is_file() else None
+    try:
+        created = read_study_json(path).get("created")
+    except StudyError:  # rewritten whole just below
+        created = None
     _files.write_json(path, {
         "study": name, "storage": storage, "recipe": recipe.name, "space": space.name,
         "space_file": space.origin, "sampler": sampler, "pruner": pruner,
@@ -103,8 +120,11 @@ def write_results(study: optuna.Study, folder: Path) -> StudySummary:
             f"test it once:\n#   provador train --recipe {folder / BEST_FILE}\n"
         )
         best_path = _files.write_text(folder / BEST_FILE, header + recipe.to_toml())
-    info = json.loads((folder / STUDY_FILE).read_text()) if (folder / STUDY_FILE).is_file() else {}
-    previous = json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else {}
+    info = read_study_json(folder / STUDY_FILE)
+    try:
+        previous = read_study_json(folder / SUMMARY_FILE)
+    except StudyError:  # rewritten whole below, from the storage; only the final run's note is lost
+        previous = {}
     summary = StudySummary(
         study=study.study_name,
         folder=str(folder),
@@ -227,9 +247,32 @@ def _trials_table(path: Path) -> str:
     return "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + f"</tr>{cells}</table>"
 
 
+def read_study_json(path: Path) -> dict:
+    """study.json or summary.json as a dict ({} when absent); a StudyError names a damaged one."""
+    if not path.is_file():
+        return {}
+    try:
+        if path.stat().st_size > 2**20:
+            raise ValueError(_("larger than a study file can be"))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(_("not a JSON object"))
+        return data
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise StudyError(
+            _("{path} is damaged ({reason}). It is rewritten by `provador tune` with the same --study (which resumes "
+              "the search), or move the study folder away.").format(path=path, reason=exc)
+        ) from None  # fmt: skip
+
+
 def load(name: str, studies_dir: str | Path = "studies", storage: str | None = None) -> tuple[optuna.Study, Path]:
-    """Open a study by name: its folder, and its storage (the one in study.json unless given)."""
-    folder = Path(studies_dir).expanduser() / name
+    """Open a study by name: its folder, and its storage.
+
+    The storage is the embedded journal in the folder, or the PostgreSQL URL the caller gives.
+    study.json records where the study lives, but a file never chooses where provador connects:
+    a server it named would receive the user's password (PGPASSWORD, ~/.pgpass). It only has
+    to agree with the URL given."""
+    folder = Path(studies_dir).expanduser() / check_name(name)
     info_path = folder / STUDY_FILE
     if not info_path.is_file() and storage is None:
         known = ", ".join(sorted(p.name for p in Path(studies_dir).glob("*") if (p / STUDY_FILE).is_file()))
@@ -237,15 +280,20 @@ def load(name: str, studies_dir: str | Path = "studies", storage: str | None = N
             _("No study `{name}` in {folder}/ (expected {path}).").format(name=name, folder=studies_dir, path=info_path)
             + " " + (_("Studies there: {names}.").format(names=known) if known else _("Run `provador tune` to make one."))
         )  # fmt: skip
-    recorded = json.loads(info_path.read_text()).get("storage") if info_path.is_file() else None
-    if storage is None and recorded and recorded != masked(None):
-        if "***" in recorded:
-            raise StorageError(
-                _(
-                    "Study `{name}` lives in {storage}, whose password is not kept: pass --storage with the full URL."
-                ).format(name=name, storage=recorded)
-            )
-        storage = recorded
+    recorded = read_study_json(info_path).get("storage")
+    in_postgres = isinstance(recorded, str) and recorded != masked(None)
+    if storage is None and in_postgres:
+        raise StorageError(
+            _("Study `{name}` lives in PostgreSQL ({storage}, says {path}). provador connects only to a server you "
+              "name, never to one a file names: pass --storage with the database's URL.").format(
+                name=name, storage=recorded, path=info_path)
+        )  # fmt: skip
+    if storage is not None and in_postgres and not same_database(recorded, storage):
+        raise StorageError(
+            _("Study `{name}` lives in {recorded} (says {path}), not in {given}. Pass the URL of the database the study "
+              "lives in, or --studies-dir for another folder.").format(
+                name=name, recorded=recorded, path=info_path, given=masked(storage))
+        )  # fmt: skip
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(storage, folder))
     except KeyError:
@@ -281,13 +329,21 @@ def list_studies(studies_dir: str | Path = "studies") -> list[dict]:
         return []
     rows = []
     for folder in sorted(p for p in root.iterdir() if (p / STUDY_FILE).is_file()):
-        info = json.loads((folder / STUDY_FILE).read_text())
-        summary = json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else {}
-        best = summary.get("best") or {}
+        try:
+            info = read_study_json(folder / STUDY_FILE)
+            summary = read_study_json(folder / SUMMARY_FILE)
+        except StudyError as exc:  # one damaged folder is listed as such, not the end of the listing
+            damaged = STUDY_FILE if str(folder / STUDY_FILE) in str(exc) else SUMMARY_FILE
+            rows.append({"study": folder.name, "space": None, "recipe": None, "trials": {}, "best_val_accuracy": None,
+                         "best_trial": None, "storage": None, "updated": "", "final_test_accuracy": None,
+                         "broken": damaged})  # fmt: skip
+            continue
+        best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
         rows.append({
             "study": folder.name, "space": info.get("space"), "recipe": info.get("recipe"),
-            "trials": summary.get("trials", {}), "best_val_accuracy": best.get("val_accuracy"),
-            "best_trial": best.get("trial"), "storage": info.get("storage"), "updated": summary.get("updated", ""),
+            "trials": summary.get("trials") if isinstance(summary.get("trials"), dict) else {},
+            "best_val_accuracy": best.get("val_accuracy"), "best_trial": best.get("trial"),
+            "storage": info.get("storage"), "updated": summary.get("updated", ""),
             "final_test_accuracy": (summary.get("final") or {}).get("test_accuracy"),
         })  # fmt: skip
     return rows

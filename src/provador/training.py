@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from provador import _files, plots, report, runs
+from provador import _files, _system, plots, report, runs
 from provador._keras import backend_name, backend_versions, keras
 from provador.calibration import calibrate
 from provador.callbacks import Checkpoint, EpochProgress, HistoryRecorder, restore_checkpoint
@@ -21,7 +19,7 @@ from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, RunError, TrainingDiverged
 from provador.evaluation import predict_probabilities, test_metrics
 from provador.i18n import _, class_name, number
-from provador.models import build_model, mirrors_at_inference, prepare_backend_for
+from provador.models import build_model, mirrors_at_inference, model_size, prepare_backend_for, training_bytes
 from provador.recipes import Recipe, load_recipe
 from provador.timing import TimeToAccuracy
 
@@ -167,7 +165,7 @@ def _reopen(run: runs.Run) -> runs.Run:
               "older provador. Train the recipe again: `provador train --recipe {recipe}`.").format(
                 run=run.path, file=runs.CHECKPOINT_FILE, recipe=run.path / runs.RECIPE_FILE)
         )  # fmt: skip
-    run.update_info(status="running", pid=os.getpid(), host=socket.gethostname(), error=None,
+    run.update_info(status="running", **_system.identity(), error=None,
                     resumed=(run.run_info.resumed or 0) + 1)  # fmt: skip
     return run
 
@@ -199,13 +197,31 @@ class Fitted:
     seconds: float
 
 
-def check_fits(recipe: Recipe, dataset: Dataset) -> None:
+MEMORY_SHARE = 0.75  # of the machine's memory that one training may plan to take (the rest: system, data, Keras)
+
+
+def check_fits(recipe: Recipe, dataset: Dataset, processes: int = 1) -> None:
+    """Refuse, before anything is built, a recipe this dataset or this machine cannot train
+    (`processes` trainings at once: a search's workers)."""
     if recipe.training.batch_size > len(dataset.x_train):
         raise RecipeError(
             _(
                 "Expected `training.batch_size` to be at most the number of training images ({count}). Received: {value}"
             ).format(count=len(dataset.x_train), value=recipe.training.batch_size)
         )
+    size = model_size(recipe.model.architecture, dataset.x_train.shape[1:], len(dataset.class_names),
+                      **recipe.model_params)  # fmt: skip
+    needed = training_bytes(size, recipe.training.batch_size, recipe.execution.eval_batch_size) * processes
+    memory = _system.memory_bytes()
+    if memory and needed > MEMORY_SHARE * memory:
+        raise RecipeError(
+            _("This recipe's model ({parameters} weights, batch {batch}) would need about {needed} GB of memory to "
+              "train{times}; this machine has {memory} GB. Make the model narrower (model.hidden, model.filters, "
+              "model.dense) or the batches smaller (training.batch_size, execution.eval_batch_size).").format(
+                parameters=f"{size.parameters:,}", batch=recipe.training.batch_size, needed=number(needed / 2**30, 1),
+                memory=number(memory / 2**30, 1),
+                times=_(" in each of {count} workers").format(count=processes) if processes > 1 else "")
+        )  # fmt: skip
 
 
 def fit(
@@ -223,13 +239,13 @@ def fit(
     first_epoch, seconds_before, saved = 0, 0.0, None
     checkpoint_path = run.path / runs.CHECKPOINT_FILE
     if checkpoint and checkpoint_path.is_file():
-        saved = restore_checkpoint(checkpoint_path, model)
+        saved = restore_checkpoint(checkpoint_path, model, recipe.digest(), recipe.training.epochs)
         first_epoch, seconds_before, recorder.rows = saved.epoch, saved.seconds, saved.rows
         time_to = TimeToAccuracy(reached=saved.reached, elapsed=saved.seconds)
     # The recorder comes first: it sees a NaN before any later callback acts on the epoch.
     all_callbacks: list = [recorder, time_to, *callbacks]
     if checkpoint:
-        all_callbacks.append(Checkpoint(checkpoint_path, recorder, time_to, saved))
+        all_callbacks.append(Checkpoint(checkpoint_path, recorder, time_to, recipe.digest(), saved))
     if progress:
         all_callbacks.append(EpochProgress(recipe.training.epochs))
     if recipe.training.early_stopping_patience:

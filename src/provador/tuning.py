@@ -15,7 +15,6 @@ import multiprocessing
 import os
 import re
 import signal
-import socket
 import sys
 import time
 import warnings
@@ -26,19 +25,19 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from provador import _files, runs, studies
+from provador import _files, _system, runs, studies
 from provador._keras import backend_name, backend_versions, keras
 from provador.choices import PRUNERS, SAMPLERS
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, StudyError, TrainingDiverged
 from provador.i18n import _, current, number, set_language
+from provador.models import model_size, training_bytes
 from provador.recipes import Recipe
 from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
 from provador.training import check_fits, fit, resolve_recipe
 
 SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -184,27 +183,18 @@ def fail_dead_local_trials(study: optuna.Study) -> None:
     """Mark failed the running trials whose worker process on this machine no longer exists.
 
     The journal file has no heartbeat (PostgreSQL's storage has one), but its workers all
-    run on this machine, where a process can be asked whether it is still alive.
+    run on this machine, where a process can be asked whether it is still alive (PID and start
+    time: a dead worker's PID handed to another process does not keep its trial running).
     """
-    host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(trial.user_attrs.get("worker", ""))
         worker_host, _sep, pid = owner.rpartition(":")
-        if worker_host != host or not pid.isdigit() or _alive(int(pid)):
+        started = trial.user_attrs.get("worker_started")
+        if not _system.on_this_host(worker_host) or not pid.isdigit() or _system.alive(int(pid), started):
             continue
         with contextlib.suppress(Exception):  # another worker may have just done the same
             study._storage.set_trial_user_attr(trial._trial_id, "error", "its worker process ended mid-trial")
             study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # --- one trial ------------------------------------------------------------------------
@@ -263,7 +253,9 @@ class _Objective:
         self.trials_dir = job.folder / studies.TRIALS_DIR
 
     def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", WORKER_ID)
+        me = _system.identity()
+        trial.set_user_attr("worker", f"{me['host']}:{me['pid']}")
+        trial.set_user_attr("worker_started", me["pid_started"])  # with the PID, who this worker is
         overrides = self.job.space.suggest(trial)
         trial.set_user_attr("overrides", overrides)
         try:
@@ -487,10 +479,12 @@ def tune(
         )
     if trials is None and timeout is None:
         trials = 20
-    if workers < 1:
+    cores = os.cpu_count() or 1
+    if not 1 <= workers <= cores:
         raise StudyError(
-            _("Expected --workers to be a positive number of processes. Received: {value}").format(value=workers)
-        )
+            _("Expected --workers to be from 1 to {cores} (this machine's cores: more workers would only share them, "
+              "each with its own copy of the data and of Keras). Received: {value}").format(cores=cores, value=workers)
+        )  # fmt: skip
     if sampler not in SAMPLERS or pruner not in PRUNERS:
         raise StudyError(
             _("Expected --sampler in {samplers} and --pruner in {pruners}. Received: {sampler!r}, {pruner!r}").format(
@@ -498,13 +492,7 @@ def tune(
             )
         )
     space.check_against(recipe)
-    name = study or (recipe.name if recipe.name == space.name else f"{recipe.name}-{space.name}")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-        raise StudyError(
-            _("Expected --study to be a name of letters, digits, '.', '_' or '-'. Received: {value!r}").format(
-                value=name
-            )
-        )
+    name = studies.check_name(study or (recipe.name if recipe.name == space.name else f"{recipe.name}-{space.name}"))
     folder = Path(studies_dir).expanduser() / name
     started = time.time()
     job = _Job(
@@ -514,6 +502,7 @@ def tune(
         language=current(),
     )  # fmt: skip
     dataset = _dataset(job)  # fail now on missing data, not in every worker
+    _check_largest_fits(space, recipe, dataset, workers)
     say = (lambda *a: None) if quiet else print
     previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -556,6 +545,32 @@ def tune(
         run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet)
         summary = studies.record_final(summary, run)
     return summary
+
+
+def _check_largest_fits(space: SearchSpace, recipe: Recipe, dataset: Dataset, workers: int) -> None:
+    """The space's largest trial, in every worker at once, must fit in this machine's memory:
+    refused now rather than swapping (or killed) at trial 17."""
+
+    def needs(candidate: Recipe) -> int:
+        size = model_size(candidate.model.architecture, dataset.x_train.shape[1:], len(dataset.class_names),
+                          **candidate.model_params)  # fmt: skip
+        return training_bytes(size, candidate.training.batch_size, candidate.execution.eval_batch_size)
+
+    largest = {}
+    for key, param in space.params.items():
+        largest[key] = max(param.candidates(), key=lambda value: needs(recipe.with_overrides({key: value})))
+    try:
+        corner = recipe.with_overrides(largest)
+    except RecipeError:  # the largest values do not combine (e.g. lists of different lengths): checked per trial
+        return
+    try:
+        check_fits(corner, dataset, processes=workers)
+    except RecipeError as exc:
+        raise StudyError(
+            _("Search space {origin}: its largest trial ({values}) cannot be trained here. {reason} Narrow the "
+              "space's ranges, or use fewer --workers.").format(
+                origin=space.origin, values=", ".join(f"{k}={v}" for k, v in largest.items()), reason=exc)
+        ) from None  # fmt: skip
 
 
 def _header(job: _Job, dataset: Dataset, study: optuna.Study, workers: int) -> str:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from provador.errors import ModelError
 from provador.models import _cnn, _mlp  # noqa: F401  (they register "mlp", "cnn", "cnn-bn")
-from provador.models._registry import ModelParams, get_architecture, list_models, register_model
+from provador.models._registry import ModelParams, Size, get_architecture, list_models, register_model
 from provador.validation import describe_validation_error
 
 __all__ = [
@@ -19,6 +19,8 @@ __all__ = [
     "register_model",
     "ModelParams",
     "validate_params",
+    "model_size",
+    "training_bytes",
     "custom_objects",
     "describe_models",
     "prepare_backend_for",
@@ -62,6 +64,19 @@ def validate_params(name: str, params: dict) -> ModelParams:
         return arch.params.model_validate(params)
     except ValidationError as exc:
         raise ModelError(describe_validation_error(exc, prefix="model", schema=arch.params)) from None
+
+
+def model_size(name: str, input_shape=(28, 28), num_classes: int = 10, **params) -> Size:
+    """Weights and per-image activations of a model, computed from its parameters (nothing is built)."""
+    checked = validate_params(name, params)
+    return get_architecture(name).size(checked, tuple(input_shape), num_classes)
+
+
+def training_bytes(size: Size, batch_size: int, eval_batch_size: int) -> int:
+    """About how much memory training such a model takes beyond the data: float32 weights,
+    gradients and two optimizer slots, a training batch's activations kept for the backward
+    pass (twice: their gradients), and an evaluation batch's."""
+    return 4 * (4 * size.parameters + size.activations_per_image * (2 * batch_size + eval_batch_size))
 
 
 def build_model(name: str = "mlp", input_shape=(28, 28), num_classes: int = 10, **params):

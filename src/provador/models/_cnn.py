@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveInt, model_validator
+from typing import Annotated
+
+from pydantic import Field, model_validator
 
 from provador._keras import keras
 from provador.i18n import _
 from provador.models._layers import Augmentation, BatchNorm, MaxPool2x2, augmentation_layers
-from provador.models._registry import ModelParams, register_model
+from provador.models._registry import ModelParams, Size, register_model
+
+# Far past what 28×28 images need; a typo such as 1e8 is refused before it asks for gigabytes.
+Filters = Annotated[int, Field(ge=1, le=1024)]
+MAX_DENSE = 8192
 
 
 class CNNParams(ModelParams):
-    filters: list[PositiveInt] = Field(default=[32, 64], min_length=1, max_length=4)
-    dense: int = Field(default=128, ge=1)
+    filters: list[Filters] = Field(default=[32, 64], min_length=1, max_length=4)
+    dense: int = Field(default=128, ge=1, le=MAX_DENSE)
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
     batch_norm: bool = False
     augmentation: Augmentation = "none"
@@ -55,19 +61,41 @@ def _build(params: CNNParams, input_shape, num_classes: int, convs: list[int], n
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model("cnn", CNNParams, convolutional=True)
+def _size(params: CNNParams, input_shape, num_classes: int, convs: list[int]) -> Size:
+    (height, width), channels = input_shape, 1
+    weights = activations = 0
+    for filters, count in zip(params.filters, convs):
+        for _conv in range(count):
+            weights += 9 * channels * filters + (4 * filters if params.batch_norm else filters)
+            activations += 3 * height * width * filters  # convolution, normalisation, activation
+            channels = filters
+        height, width = height // 2, width // 2
+    flat = height * width * channels
+    weights += flat * params.dense + params.dense + params.dense * num_classes + num_classes
+    return Size(weights, activations + flat + params.dense + num_classes)
+
+
+def cnn_size(params: CNNParams, input_shape, num_classes: int) -> Size:
+    return _size(params, input_shape, num_classes, [1] * len(params.filters))
+
+
+def cnn_bn_size(params: CNNBNParams, input_shape, num_classes: int) -> Size:
+    return _size(params, input_shape, num_classes, params.stage_convs())
+
+
+@register_model("cnn", CNNParams, convolutional=True, size=cnn_size)
 def cnn(params: CNNParams, input_shape, num_classes: int) -> keras.Model:
     """Small CNN: one 3×3 conv and a 2×2 max-pool per stage (32, 64 filters), dense 128, dropout."""
     return _build(params, input_shape, num_classes, convs=[1] * len(params.filters), name="cnn")
 
 
 class CNNBNParams(CNNParams):
-    filters: list[PositiveInt] = Field(default=[32, 64, 128], min_length=1, max_length=4)
+    filters: list[Filters] = Field(default=[32, 64, 128], min_length=1, max_length=4)
     # 3×3 convolutions per stage; default one in the first stage, two after. Full-resolution
     # convolutions are the dearest on a CPU (a 32→32 one at 28×28 costs as much as the two of a
     # 64-filter stage at 14×14), and a single one there loses little.
-    convs: list[PositiveInt] | None = Field(default=None, min_length=1, max_length=4)
-    dense: int = Field(default=256, ge=1)
+    convs: list[Annotated[int, Field(ge=1, le=8)]] | None = Field(default=None, min_length=1, max_length=4)
+    dense: int = Field(default=256, ge=1, le=MAX_DENSE)
     batch_norm: bool = True
 
     @model_validator(mode="after")
@@ -85,7 +113,7 @@ class CNNBNParams(CNNParams):
         return self.convs if self.convs is not None else [1] + [2] * (len(self.filters) - 1)
 
 
-@register_model("cnn-bn", CNNBNParams, convolutional=True)
+@register_model("cnn-bn", CNNBNParams, convolutional=True, size=cnn_bn_size)
 def cnn_bn(params: CNNBNParams, input_shape, num_classes: int) -> keras.Model:
     """Stronger CNN with batch norm: 32, 64, 128 filters with 1, 2, 2 3×3 convs, dense 256, dropout."""
     return _build(params, input_shape, num_classes, convs=params.stage_convs(), name="cnn_bn")

@@ -9,13 +9,16 @@ from pydantic import Field, field_validator
 from provador._keras import keras
 from provador.i18n import _
 from provador.models._layers import Augmentation, augmentation_layers
-from provador.models._registry import ModelParams, register_model
+from provador.models._registry import ModelParams, Size, register_model
 
 Activation = Literal["relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu"]
 
 
+MAX_WIDTH, MAX_LAYERS = 8192, 16  # far past what 28×28 images need; a typo such as 1e8 is refused
+
+
 class MLPParams(ModelParams):
-    hidden: list[int] = Field(default=[300, 100], min_length=1)
+    hidden: list[int] = Field(default=[300, 100], min_length=1, max_length=MAX_LAYERS)
     activation: Activation = "relu"
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     augmentation: Augmentation = "none"
@@ -23,12 +26,18 @@ class MLPParams(ModelParams):
     @field_validator("hidden")
     @classmethod
     def _positive_widths(cls, hidden: list[int]) -> list[int]:
-        if any(width < 1 for width in hidden):
-            raise ValueError(_("every width must be a positive integer"))
+        if any(width < 1 or width > MAX_WIDTH for width in hidden):
+            raise ValueError(_("every width must be a whole number from 1 to {most}").format(most=MAX_WIDTH))
         return hidden
 
 
-@register_model("mlp", MLPParams)
+def mlp_size(params: MLPParams, input_shape: tuple[int, int], num_classes: int) -> Size:
+    widths = [input_shape[0] * input_shape[1], *params.hidden, num_classes]
+    weights = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    return Size(weights, sum(widths))
+
+
+@register_model("mlp", MLPParams, size=mlp_size)
 def mlp(params: MLPParams, input_shape: tuple[int, int], num_classes: int) -> keras.Model:
     """The notebook's Sequential MLP (300-100 ReLU, softmax), scaling raw pixels itself."""
     layers = [

@@ -22,23 +22,36 @@ class ModelParams(BaseModel):
 
 
 @dataclass(frozen=True)
+class Size:
+    """How big a model is before it is built: its weights, and the numbers one image's forward
+    pass keeps for the backward pass (what a training batch multiplies)."""
+
+    parameters: int
+    activations_per_image: int
+
+
+@dataclass(frozen=True)
 class Architecture:
     name: str
     build: Callable
     params: type[ModelParams]
     summary: str
     convolutional: bool = False  # decides an XLA setting before the model is built (see _keras.py)
+    size: Callable | None = None  # (params, input_shape, num_classes) -> Size, computed without building
 
 
 _REGISTRY: dict[str, Architecture] = {}
 
 
-def register_model(name: str, params: type[ModelParams], convolutional: bool = False) -> Callable:
-    """Decorator: make `build(params, input_shape, num_classes)` available as `name`."""
+def register_model(
+    name: str, params: type[ModelParams], convolutional: bool = False, size: Callable | None = None
+) -> Callable:
+    """Decorator: make `build(params, input_shape, num_classes)` available as `name`; `size` says
+    how big a model of given parameters is without building it (checked against the memory)."""
 
     def decorate(build: Callable) -> Callable:
         doc = (build.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = Architecture(name, build, params, doc[0] if doc else "", convolutional)
+        _REGISTRY[name] = Architecture(name, build, params, doc[0] if doc else "", convolutional, size)
         return build
 
     return decorate

@@ -7,6 +7,8 @@ is saved in every run so the run can be repeated.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -87,6 +89,12 @@ class Recipe(_Section):
     @property
     def model_params(self) -> dict[str, Any]:
         return self.model.model_dump(exclude={"architecture"})
+
+    def digest(self) -> str:
+        """SHA-256 of what decides the numbers: every setting but the name, the description and
+        the execution settings (which change speed only). A checkpoint records it."""
+        data = self.model_dump(mode="json", exclude={"name", "description", "execution"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def to_toml(self) -> str:
         header = f"# provador recipe `{self.name}` (resolved)\n"

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import contextlib
 import gc
-import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -74,9 +73,7 @@ def create_app(
         predictor.warm_up(limits.max_batch)
         state["predictor"] = predictor
         state["batcher"] = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
-        state["model_id"] = f"{run.name}:{hashlib.sha256(run.model_path.read_bytes()).hexdigest()[:12]}" + (
-            ":onnx" if engine == "onnx" else ""
-        )
+        state["model_id"] = f"{run.name}:{run.model_digest()[:12]}" + (":onnx" if engine == "onnx" else "")
         state["info"] = _model_info(run, predictor, state["model_id"], limits)  # read the run's files once
         # Keras and JAX leave millions of long-lived objects; a full garbage collection walking
         # them all paused every request in flight for ~200 ms (1% of requests under load).

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Make Fashion-MNIST available offline: Debian's dataset-fashion-mnist package
-# when we are root on Debian/Ubuntu, else provador downloads it on first use
-# (checked against published hashes) into ~/.cache/provador.
+# when we are root on Debian/Ubuntu, else provador downloads it now (checked against
+# published hashes) into ~/.cache/provador, where provador and the tests find it.
+#   scripts/ensure-data.sh [PROVADOR]      (the provador command that downloads)
 set -euo pipefail
+provador=${1:-provador}
 system=/usr/share/datasets/fashion-mnist
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/provador/fashion-mnist"
 if [ -f "$system/t10k-labels-idx1-ubyte.gz" ] || [ -f "$cache/t10k-labels-idx1-ubyte.gz" ] \
@@ -14,8 +16,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   if apt-get install -y -q dataset-fashion-mnist >/dev/null; then exit 0; fi
-  echo "apt-get could not install it; provador will download the data instead."
+  echo "apt-get could not install it; provador downloads the data instead."
 else
-  echo "Fashion-MNIST is not installed: provador will download it on first use."
+  echo "Fashion-MNIST is not installed: provador downloads it now (30 MB, checked against published hashes)."
   echo "(Offline alternative: sudo apt-get install dataset-fashion-mnist)"
 fi
+"$provador" data info >/dev/null

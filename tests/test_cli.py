@@ -75,7 +75,7 @@ def test_inspect_a_trained_run_shows_trained_biases(capsys, tiny_run):
         (["--epochs", "0"], "`training.epochs`: input should be greater than 0"),
         (["--set", "training.optimizer=adagrad"], "`training.optimizer`"),
         (["--set", "training.epoch=3"], "Did you mean `training.epochs`?"),
-        (["--recipe", "missing.toml"], "Unknown recipe 'missing.toml'"),
+        (["--recipe", "missing.toml"], "Recipe file missing.toml does not exist"),
     ],
 )
 def test_bad_recipes_exit_1_naming_the_key(capsys, argv, message):

@@ -26,7 +26,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The language holds for this command only (a notebook or a test calling main() keeps its own).
     with language(chosen), _argparse_translated():  # before the parser: its help is translated too
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra and getattr(args, "images", None) is not None and not any(w.startswith("-") for w in extra):
+            # `predict RUN --test-index 0:3 photo.jpg`: argparse has already closed the IMAGE list
+            # when an option came between, so the images after it come back here.
+            args.images += extra
+        elif extra:
+            parser.error(_("unrecognized arguments: %s") % " ".join(extra))
         return _run(args)
 
 
@@ -38,8 +45,9 @@ def _run(args) -> int:
     except ProvadorError as exc:
         print(_("Error: {message}").format(message=exc), file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\n" + _("Interrupted."), file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        hint = getattr(exc, "hint", "")  # e.g. how to resume the run that was training
+        print("\n" + _("Interrupted.") + (f" {hint}" if hint else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader stopped reading (`provador data info | head -3`): stop quietly, as Unix
@@ -85,7 +93,12 @@ ARGPARSE_WORDS = (N_("usage: "), N_("options"), N_("positional arguments"), N_("
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a "did you mean" for a mistyped command or option (Python 3.11's has none)."""
+    """argparse with a "did you mean" for a mistyped command or option (Python 3.11's has none),
+    and without abbreviations: `train --epoch 2` is a mistake to point out, not `--epochs 2`."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.print_usage(sys.stderr)
@@ -215,9 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--compare", nargs="+", metavar="RUN", help=_("runs to compare: curves on one plot, metrics side by side")
     )
-    runs.add_argument(
-        "--output", default="compare.png", help=_("where --compare writes its plot (default: compare.png)")
-    )
+    runs.add_argument("--output", help=_("where --compare writes its plot (default: compare.png in the runs folder)"))
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(handler=cmd_runs)
 
@@ -408,8 +419,11 @@ def cmd_inspect(args) -> None:
 
         model = Run(args.run).load_model()
     else:
+        from provador._keras import keras
         from provador.models import build_model
+        from provador.recipes import Recipe
 
+        keras.utils.set_random_seed(Recipe().seed)  # the weights a recipe's training starts from, every time
         model = build_model(args.model, **_overrides(args.set))
     if args.layer is None:
         model.summary()
@@ -418,8 +432,8 @@ def cmd_inspect(args) -> None:
             print(f"  [{i}] {layer.name:<12} {type(layer).__name__:<12} params={layer.count_params():,}")
         chosen = model.layers if args.weights else []
     else:
-        chosen = [_pick_layer(model, args.layer)]
-        layer = chosen[0]
+        layer = _pick_layer(model, args.layer)
+        chosen = [layer] if args.weights else []
         print(_("Layer {index}: {name} ({kind}), output shape {shape}, {count} parameters").format(
             index=model.layers.index(layer), name=layer.name, kind=type(layer).__name__,
             shape=tuple(layer.output.shape), count=f"{layer.count_params():,}",
@@ -485,7 +499,7 @@ def cmd_runs(args) -> None:
     if args.compare:
         from provador.compare import compare_runs, format_comparison
 
-        result = compare_runs(args.compare, args.output)
+        result = compare_runs(args.compare, args.output or Path(args.runs_dir) / "compare.png")
         print(json.dumps(result, indent=2) if args.json else format_comparison(result))
         return
     rows = runs.list_runs(args.runs_dir)
@@ -540,6 +554,7 @@ def cmd_predict(args) -> int:
             data.x_test[indices], sources=[f"test[{i}]" for i in indices], labels=data.y_test[indices]
         )
     failures: list[tuple[str, str]] = []
+    from_test_set = len(predictions)  # the summary below counts files only
     if args.images:
         predictions += predictor.predict_files(
             args.images, show_input=args.show_input, errors=failures, progress=sys.stderr.isatty()
@@ -553,7 +568,7 @@ def cmd_predict(args) -> int:
             print(_("Skipped {path}: {reason}").format(path=path, reason=message), file=sys.stderr)
         print(
             _("Error: {failed} of {total} files could not be read (listed above); the others were answered.").format(
-                failed=len(failures), total=len(failures) + len(predictions)
+                failed=len(failures), total=len(failures) + len(predictions) - from_test_set
             ),
             file=sys.stderr,
         )
@@ -595,10 +610,14 @@ def cmd_serve(args) -> None:
         else _("reachable from other machines: anyone who can reach this address can use it")
     )
     address = f"http://{args.host}:{args.port}/"
-    print(_("Serving {run} on {address}  (bound to {host}: {reach})").format(
-        run=run.path.name, address=address, host=args.host, reach=reach))  # fmt: skip
-    print(_("API docs: {address}docs   Stop with Ctrl-C.").format(address=address))
-    serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log, engine=args.engine)
+
+    def banner():  # once the model is loaded and the port is ours
+        print(_("Serving {run} on {address}  (bound to {host}: {reach})").format(
+            run=run.path.name, address=address, host=args.host, reach=reach))  # fmt: skip
+        print(_("API docs: {address}docs   Stop with Ctrl-C.").format(address=address), flush=True)
+
+    serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log, engine=args.engine,
+          on_listening=banner)  # fmt: skip
 
 
 def cmd_export(args) -> None:

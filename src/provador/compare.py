@@ -17,6 +17,7 @@ def compare_runs(paths: list[str | Path], output: str | Path = "compare.png") ->
     histories = {run.name: run.history() for run in opened}
     if not any(histories.values()):
         raise RunError(_("None of these runs has a history.csv yet: nothing to plot."))
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
     plots.compare_curves(histories, output)
     columns = []
     for run in opened:

@@ -81,7 +81,7 @@ def samples(
     class_names = [class_name(c) for c in class_names]
     count = len(images)
     rows = max(1, -(-count // columns))
-    fig = Figure(figsize=(4.4 * columns, 1.9 * rows + 0.6))
+    fig = Figure(figsize=(4.4 * columns, 2.2 * rows + 0.6))
     axes = fig.subplots(rows, 2 * columns, squeeze=False)
     for k in range(rows * columns):
         image_ax, bar_ax = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
@@ -101,10 +101,15 @@ def samples(
         bars[predicted].set_color("tab:red")
         bars[truth].set_color("tab:blue")
         bar_ax.set_ylim(0, 1)
-        bar_ax.set_xticks(range(len(class_names)), [n.split("/")[0][:5] for n in class_names], rotation=90, fontsize=6)
+        bar_ax.set_xticks(range(len(class_names)), bar_labels(class_names), rotation=90, fontsize=6)
         bar_ax.tick_params(axis="y", labelsize=6)
     fig.suptitle(_(title) + "  " + _("(blue: right, red: wrong)"), fontsize=10)
     return _save(fig, path)
+
+
+def bar_labels(class_names: list[str]) -> list[str]:
+    """The bars' labels: whole words ("T-shirt", "Ankle boot"; cut to five letters they read "T-shi")."""
+    return [name.split("/")[0] for name in class_names]
 
 
 def first_layer(kernel: np.ndarray, image_shape: tuple[int, int], path: str | Path, count: int = 32) -> Path:
@@ -154,7 +159,7 @@ def compare_curves(histories: dict[str, dict[str, list[float]]], path: str | Pat
 
 def search_history(points: list[tuple[int, float, str]], path: str | Path) -> Path:
     """Each trial's validation accuracy (pruned ones at their last report) and the best so far."""
-    fig = Figure(figsize=(8, 4.5))
+    fig = Figure(figsize=(9.5, 4.5))
     ax = fig.subplots()
     styles = {"complete": ("o", "tab:blue"), "pruned": ("x", "tab:gray")}
     for state, (marker, colour) in styles.items():
@@ -171,7 +176,7 @@ def search_history(points: list[tuple[int, float, str]], path: str | Path) -> Pa
     ax.set_ylabel(_("validation accuracy"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.4)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: it hid the lowest trials' dots
     ax.set_title(_("Search history"))
     return _save(fig, path)
 

@@ -126,7 +126,10 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     parts.append(section(_("Most confident mistakes"), _image(run, "errors")))
     if (runs.picture_path(run, "first-layer")).is_file():
         parts.append(section(_("First-layer weights"), _image(run, "first-layer"),
-                             _("Each first-layer unit's 784 weights drawn as a 28×28 image.")))  # fmt: skip
+                             _("Each first-layer unit's 784 weights drawn as a 28×28 image. Most look like noise: "
+                               "a unit of a trained MLP mixes many faint templates. Look for the few with a shape "
+                               "(a trouser's two legs, a shoe's sole, a bag's handle): red where a bright pixel "
+                               "raises the unit, blue where it lowers it.")))  # fmt: skip
     rows = "".join(
         f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{e(s)}</td><td class=num>{number(p, 0)}</td></tr>"
         for n, t, s, p in model_table(model)

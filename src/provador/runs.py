@@ -273,11 +273,14 @@ class Run:
                 "interrupted": _("training was interrupted before it finished"),
                 "failed": _("training failed: {error}").format(error=self.run_info.error or "see run.json"),
             }.get(status, _("the file is missing"))  # fmt: skip
+            if status != "completed" and (self.path / CHECKPOINT_FILE).is_file():
+                fix = _("Continue it from its last whole epoch with `provador train --resume {path}`.")
+            else:
+                fix = _("Train it again with `provador train`.")
             raise RunError(
-                _("Run {path} has no {model_file}: {why}. Train it again with `provador train`.").format(
-                    path=self.path, model_file=MODEL_FILE, why=why
-                )
-            )
+                _("Run {path} has no {model_file}: {why}.").format(path=self.path, model_file=MODEL_FILE, why=why)
+                + " " + fix.format(path=self.path)
+            )  # fmt: skip
         return path
 
     def model_digest(self) -> str:

@@ -244,7 +244,8 @@ def _trials_table(path: Path) -> str:
     header, body = rows[0], rows[1:]
     body.sort(key=lambda r: -(float(r[2]) if r[2] else -1.0))
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
-    return "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + f"</tr>{cells}</table>"
+    table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + f"</tr>{cells}</table>"
+    return f'<div style="overflow-x:auto">{table}</div>'  # many parameters: the table scrolls, the page does not
 
 
 def read_study_json(path: Path) -> dict:
@@ -371,8 +372,23 @@ def trials_table(folder: Path) -> str:
     """trials.csv as aligned text, in trial order."""
     with (folder / TRIALS_FILE).open(newline="") as f:
         rows = list(csv.reader(f))
-    widths = [min(24, max(len(r[i]) for r in rows)) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c[:24].ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    header, body = rows[0], rows[1:]
+    rows = [header] + [[_table_cell(name, cell) for name, cell in zip(header, row)] for row in body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _table_cell(column: str, cell: str) -> str:
+    """A trials.csv cell made short for a terminal: numbers to 4 significant digits, notes cut;
+    run names stay whole (they are what `provador runs` and `report` take)."""
+    if column == "note":
+        return cell if len(cell) <= 40 else cell[:39] + "…"
+    if not cell or cell.lstrip("-").isdigit():
+        return cell
+    try:
+        return f"{float(cell):.4g}"
+    except ValueError:
+        return cell
 
 
 __all__ = ["StudySummary", "list_studies", "refresh", "load", "format_summary", "trials_table", "write_results"]

@@ -32,12 +32,13 @@ def resolve_recipe(
 ) -> Recipe:
     """A recipe by name, path or object, with `--set`, `--epochs` and `--seed` applied."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    overrides = dict(overrides or {})
-    if epochs is not None:
-        overrides["training.epochs"] = epochs
-    if seed is not None:
-        overrides["seed"] = seed
-    return recipe.with_overrides(overrides) if overrides else recipe
+    if overrides:
+        recipe = recipe.with_overrides(dict(overrides))
+    # --epochs and --seed are checked as what they are, not blamed on --set.
+    for option, key, value in (("--epochs", "training.epochs", epochs), ("--seed", "seed", seed)):
+        if value is not None:
+            recipe = recipe.with_overrides({key: value}, origin=option)
+    return recipe
 
 
 def make_optimizer(recipe: Recipe, steps_per_epoch: int):
@@ -136,6 +137,10 @@ def train(
         _train_into(run, recipe, dataset, quiet, say, keep_checkpoints)
     except BaseException as exc:
         _end_unfinished(run, exc)
+        if isinstance(exc, KeyboardInterrupt) and (run.path / runs.CHECKPOINT_FILE).is_file():
+            exc.hint = _("Continue it from its last whole epoch with `provador train --resume {path}`.").format(
+                path=run.path
+            )
         if isinstance(exc, OSError) and exc.errno in _CANNOT_WRITE:
             raise RunError(
                 _("Cannot write to {folder}: {reason}. Nothing that looks finished was left there; free some space "

@@ -37,6 +37,7 @@ from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
 from provador.training import check_fits, fit, resolve_recipe
 
+STUCK_EPOCHS = 3  # a trial whose validation accuracy is still at chance then is stopped
 SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
 
 
@@ -212,6 +213,7 @@ class _ReportToTrial(keras.callbacks.Callback):
         super().__init__()
         self.trial, self.epochs, self.deadline, self.trial_time = trial, epochs, deadline, trial_time
         self.started = self.first_epoch_end = time.perf_counter()
+        self.history: list[float] = []
 
     def on_train_begin(self, logs=None) -> None:
         self.started = time.perf_counter()
@@ -229,6 +231,14 @@ class _ReportToTrial(keras.callbacks.Callback):
         if self.trial_time is not None and self._over_time(done, now):
             raise optuna.TrialPruned(
                 f"stopped after epoch {done}: {self.epochs} epochs would not train within {self.trial_time:g} s"
+            )
+        self.history.append(value)
+        chance = 1 / self.model.output_shape[-1]
+        if done == STUCK_EPOCHS < self.epochs and max(self.history) < chance + 0.05:
+            # No pruner can say it this early (too few trials to compare), and it never recovers.
+            raise optuna.TrialPruned(
+                f"stopped after epoch {done}: validation accuracy stuck at chance ({max(self.history):.2f}): "
+                "it is not learning (a learning rate too high?)"
             )
         if done < self.epochs and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {done} of {self.epochs}: behind earlier trials")

@@ -50,9 +50,11 @@ def describe_validation_error(exc: ValidationError, prefix: str = "", schema=Non
         else:
             message = err["msg"].removeprefix("Value error, ")
             message = message[0].lower() + message[1:]
-            lines.append(
-                _("Invalid `{key}`: {message}. Received: {value!r}").format(
-                    key=key, message=message, value=err.get("input")
-                )
+            line = _("Invalid `{key}`: {message}. Received: {value!r}").format(
+                key=key, message=message, value=err.get("input")
             )
+            if err["type"] == "list_type" and not isinstance(err.get("input"), (dict, list)):
+                line += ". " + _("A list is written in brackets: {key}=[{value}] (several: [{value}, {value}]).").format(
+                    key=key, value=err.get("input"))  # fmt: skip
+            lines.append(line)
     return "\n".join(lines)

@@ -7,6 +7,7 @@ is saved in every run so the run can be repeated.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import tomllib
@@ -100,8 +101,9 @@ class Recipe(_Section):
         header = f"# provador recipe `{self.name}` (resolved)\n"
         return header + tomli_w.dumps(self.model_dump(mode="json"))
 
-    def with_overrides(self, overrides: dict[str, Any]) -> Recipe:
-        """A new recipe with dotted keys (`training.epochs`) replaced, validated again."""
+    def with_overrides(self, overrides: dict[str, Any], origin: str = "--set") -> Recipe:
+        """A new recipe with dotted keys (`training.epochs`) replaced, validated again; errors
+        name `origin` (the option the values came from)."""
         data = self.model_dump(mode="json")
         new_architecture = overrides.get("model.architecture")
         if new_architecture is not None and new_architecture != self.model.architecture:
@@ -109,7 +111,7 @@ class Recipe(_Section):
             data["model"] = {"architecture": new_architecture}
         for dotted, value in overrides.items():
             _assign(data, dotted, value)
-        return validate(data, origin="--set")
+        return validate(data, origin=origin)
 
 
 def _assign(data: dict, dotted: str, value: Any) -> None:
@@ -172,10 +174,17 @@ def _read_recipe_text(name_or_path: str) -> tuple[str, str]:
             raise RecipeError(
                 _("Cannot read recipe {path}: {reason}. Expected a UTF-8 TOML file.").format(path=path, reason=exc)
             ) from None
+    if path.suffix == ".toml" or "/" in name_or_path:  # meant as a file
+        raise RecipeError(
+            _("Recipe file {path} does not exist. Check the path (relative to {cwd}), or name a shipped recipe: "
+              "{names}.").format(path=path, cwd=Path.cwd(), names=", ".join(list_recipes()))
+        )  # fmt: skip
+    close = difflib.get_close_matches(name_or_path, list_recipes(), n=1)
     raise RecipeError(
         _("Unknown recipe {name!r}: expected one of the shipped recipes ({names}) or the path of a .toml file.").format(
             name=name_or_path, names=", ".join(list_recipes())
         )
+        + (" " + _("Did you mean `{word}`?").format(word=close[0]) if close else "")
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import gc
 import json
 import os
@@ -246,8 +247,9 @@ async def _images_from_form(
             if pixels is not None and pixels <= _INLINE_DECODE_PIXELS:
                 prepared = predictor.prepare_photo(data, name)
             else:
+                # With a copy of this request's context: its language, for the error messages.
                 prepared = await asyncio.get_running_loop().run_in_executor(
-                    decoder, predictor.prepare_photo, data, name
+                    decoder, contextvars.copy_context().run, predictor.prepare_photo, data, name
                 )
         except InputError as exc:
             status = 413 if isinstance(exc, ImageTooLarge) else 415 if isinstance(exc, NotAnImage) else 422

@@ -37,7 +37,6 @@ def test_predict_takes_images_after_the_test_index_and_counts_only_files(capsys,
 
 
 def test_an_abbreviated_option_is_a_mistake_not_another_option(capsys, tiny_dir, tmp_path):
-    code = None
     with pytest.raises(SystemExit) as exited:
         main(["train", "--epoch", "2", "--runs-dir", str(tmp_path / "runs")])
     code = exited.value.code

@@ -9,6 +9,7 @@ the catalogs, and file permissions."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -63,6 +64,8 @@ def _export_targets(run: runs.Run, tmp_path: Path) -> dict[str, tuple[Path, bool
     os.mkfifo(fifo)
     link = tmp_path / "link-to-model.keras"
     link.symlink_to(run.path / runs.MODEL_FILE)
+    latest = run.path.parent / "latest"
+    latest.symlink_to(run.path.name)
     return {
         "the run itself": (run.path, True),
         "the runs folder": (run.path.parent, True),
@@ -70,11 +73,19 @@ def _export_targets(run: runs.Run, tmp_path: Path) -> dict[str, tuple[Path, bool
         "the run's model.keras": (run.path / runs.MODEL_FILE, True),
         "the run's metrics.json": (run.path / runs.METRICS_FILE, True),
         "a link to the run's model": (link, True),
+        "runs/latest": (latest, True),
         "a named pipe": (fifo, True),
         "a file that is not an export": (other, False),
     }
 
 
+needs_export = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("tensorflow", "tf2onnx", "onnxruntime", "ai_edge_litert")),
+    reason="pip install 'provador[export]'",
+)
+
+
+@needs_export
 def test_export_refuses_every_target_whose_loss_would_be_a_loss(run_copy, tmp_path, capsys):
     run, data_dir = run_copy
     targets = _export_targets(run, tmp_path)
@@ -89,8 +100,10 @@ def test_export_refuses_every_target_whose_loss_would_be_a_loss(run_copy, tmp_pa
             assert "Nothing was written" in text and str(target) in text and "Traceback" not in text, (name, text)
     assert snapshot(tmp_path) == before
     assert (tmp_path / "pipe").exists() and not (tmp_path / "pipe").is_file()  # still a pipe
+    assert (run.path.parent / "latest").resolve() == run.path.resolve()  # still the link to the run
 
 
+@needs_export
 def test_export_force_replaces_a_plain_file_and_an_earlier_export_is_replaced(run_copy, tmp_path, monkeypatch):
     from provador import export as exporting
 
@@ -258,9 +271,10 @@ def test_a_journal_cut_mid_record_is_mended_and_the_search_goes_on(small_study, 
         json.loads(line)  # every record whole again
     # Damage before the end is not a cut write: refused, naming the line.
     lines = journal.read_bytes().splitlines(keepends=True)
-    journal.write_bytes(b"".join([lines[0], b"garbage\n", *lines[1:]]))
-    with pytest.raises(StorageError, match=r"journal.log is damaged at line 2"):
-        search(3)
+    for damage in (b"garbage\n", b"[" * 100_000 + b"\n"):
+        journal.write_bytes(b"".join([lines[0], damage, *lines[1:]]))
+        with pytest.raises(StorageError, match=r"journal.log is damaged at line 2"):
+            search(3)
 
 
 # --- liveness by PID and start time -------------------------------------------------------

@@ -1,8 +1,9 @@
 """This machine: who this process is, whether another one is still alive, how much memory there is.
 
-Liveness is by PID *and* start time. A PID alone is not an identity: once a killed training or search worker's PID is handed to a
-new process, `os.kill(pid, 0)` says "alive" for ever, and a run or trial would wait on it for good.
-The start time (Linux: /proc/PID/stat, in clock ticks since boot) tells the two apart.
+Liveness is by PID *and* start time. A PID alone is not an identity: once a killed training or
+search worker's PID is handed to a new process, `os.kill(pid, 0)` says "alive" for ever, and a
+run or trial would wait on it for good. The start time (Linux: /proc/PID/stat, in clock ticks
+since boot) tells the two apart.
 """
 
 from __future__ import annotations

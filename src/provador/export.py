@@ -131,9 +131,10 @@ def _check_target(run: runs.Run, format: str, target: Path, force: bool) -> None
 
 
 def _belongs_to_a_run(path: Path) -> bool:
-    """A file directly in a run folder (its model, its records), or a run's `latest` link."""
-    folder = path.parent.resolve()
-    return (folder / runs.RUN_FILE).is_file() or (path.resolve().parent / runs.RUN_FILE).is_file()
+    """A file directly in a run folder (its model, its records), a link to one, or a link to a
+    run folder itself (`runs/latest`)."""
+    resolved = path.resolve()
+    return any((folder / runs.RUN_FILE).is_file() for folder in (path.parent.resolve(), resolved.parent, resolved))
 
 
 def is_provador_export(format: str, path: Path) -> bool:
@@ -163,9 +164,9 @@ def _is_signature(path: Path) -> bool:
 
 def onnx_metadata(path: Path) -> dict[str, str]:
     """The metadata properties of an ONNX file ({} for anything that is not one)."""
-    import onnx
-
     try:
+        import onnx
+
         graph = onnx.load(str(path), load_external_data=False)
     except Exception:  # noqa: BLE001 (onnx raises DecodeError, ValueError, …: not an ONNX file)
         return {}

@@ -67,7 +67,7 @@ def check_journal(path: Path) -> None:
     for number, line in enumerate(data[:whole].splitlines(), start=1):
         try:
             json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise StorageError(
                 _(
                     "{path} is damaged at line {number} (not a journal record). Restore it from a copy, or move the "

@@ -330,15 +330,18 @@ def list_studies(studies_dir: str | Path = "studies") -> list[dict]:
         return []
     rows = []
     for folder in sorted(p for p in root.iterdir() if (p / STUDY_FILE).is_file()):
-        try:
-            info = read_study_json(folder / STUDY_FILE)
-            summary = read_study_json(folder / SUMMARY_FILE)
-        except StudyError as exc:  # one damaged folder is listed as such, not the end of the listing
-            damaged = STUDY_FILE if str(folder / STUDY_FILE) in str(exc) else SUMMARY_FILE
+        files, damaged = {}, None
+        for name in (STUDY_FILE, SUMMARY_FILE):
+            try:
+                files[name] = read_study_json(folder / name)
+            except StudyError:  # one damaged folder is listed as such, not the end of the listing
+                damaged = damaged or name
+        if damaged:
             rows.append({"study": folder.name, "space": None, "recipe": None, "trials": {}, "best_val_accuracy": None,
                          "best_trial": None, "storage": None, "updated": "", "final_test_accuracy": None,
                          "broken": damaged})  # fmt: skip
             continue
+        info, summary = files[STUDY_FILE], files[SUMMARY_FILE]
         best = summary.get("best") if isinstance(summary.get("best"), dict) else {}
         rows.append({
             "study": folder.name, "space": info.get("space"), "recipe": info.get("recipe"),

@@ -214,9 +214,8 @@ def check_fits(recipe: Recipe, dataset: Dataset, processes: int = 1) -> None:
                 "Expected `training.batch_size` to be at most the number of training images ({count}). Received: {value}"
             ).format(count=len(dataset.x_train), value=recipe.training.batch_size)
         )
-    size = model_size(recipe.model.architecture, dataset.x_train.shape[1:], len(dataset.class_names),
-                      **recipe.model_params)  # fmt: skip
-    needed = training_bytes(size, recipe.training.batch_size, recipe.execution.eval_batch_size) * processes
+    size, one = training_memory(recipe, dataset)
+    needed = one * processes
     memory = _system.memory_bytes()
     if memory and needed > MEMORY_SHARE * memory:
         raise RecipeError(
@@ -225,8 +224,16 @@ def check_fits(recipe: Recipe, dataset: Dataset, processes: int = 1) -> None:
               "model.dense) or the batches smaller (training.batch_size, execution.eval_batch_size).").format(
                 parameters=f"{size.parameters:,}", batch=recipe.training.batch_size, needed=number(needed / 2**30, 1),
                 memory=number(memory / 2**30, 1),
-                times=_(" in each of {count} workers").format(count=processes) if processes > 1 else "")
+                times=_(" with {count} workers at once").format(count=processes) if processes > 1 else "")
         )  # fmt: skip
+
+
+def training_memory(recipe: Recipe, dataset: Dataset):
+    """The recipe's model size on this dataset and about how many bytes one training of it takes
+    (computed from the recipe: nothing is built)."""
+    size = model_size(recipe.model.architecture, dataset.x_train.shape[1:], len(dataset.class_names),
+                      **recipe.model_params)  # fmt: skip
+    return size, training_bytes(size, recipe.training.batch_size, recipe.execution.eval_batch_size)
 
 
 def fit(
@@ -334,4 +341,4 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     say(_("Run saved in {path}").format(path=run.path))
 
 
-__all__ = ["train", "fit", "check_fits", "resolve_recipe", "build_for"]
+__all__ = ["train", "fit", "check_fits", "training_memory", "resolve_recipe", "build_for"]

@@ -31,11 +31,10 @@ from provador.choices import PRUNERS, SAMPLERS
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, StudyError, TrainingDiverged
 from provador.i18n import _, current, number, set_language
-from provador.models import model_size, training_bytes
 from provador.recipes import Recipe
 from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
-from provador.training import check_fits, fit, resolve_recipe
+from provador.training import check_fits, fit, resolve_recipe, training_memory
 
 STUCK_EPOCHS = 3  # a trial whose validation accuracy is still at chance then is stopped
 SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
@@ -560,15 +559,14 @@ def tune(
 def _check_largest_fits(space: SearchSpace, recipe: Recipe, dataset: Dataset, workers: int) -> None:
     """The space's largest trial, in every worker at once, must fit in this machine's memory:
     refused now rather than swapping (or killed) at trial 17."""
-
-    def needs(candidate: Recipe) -> int:
-        size = model_size(candidate.model.architecture, dataset.x_train.shape[1:], len(dataset.class_names),
-                          **candidate.model_params)  # fmt: skip
-        return training_bytes(size, candidate.training.batch_size, candidate.execution.eval_batch_size)
-
+    needs = lambda candidate: training_memory(candidate, dataset)[1]  # noqa: E731
     largest = {}
-    for key, param in space.params.items():
-        largest[key] = max(param.candidates(), key=lambda value: needs(recipe.with_overrides({key: value})))
+    for key, param in space.params.items():  # each size at its dearest value (memory grows with each)
+        value = max(param.candidates(), key=lambda value: needs(recipe.with_overrides({key: value})))
+        if needs(recipe.with_overrides({key: value})) != needs(recipe):  # named in the message: it costs memory
+            largest[key] = value
+    if not largest:
+        return
     try:
         corner = recipe.with_overrides(largest)
     except RecipeError:  # the largest values do not combine (e.g. lists of different lengths): checked per trial

@@ -47,6 +47,7 @@ def serve(
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or a ProvadorError that says why not and what to do."""
+    sock = None
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
@@ -54,6 +55,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(2048)
     except OSError as exc:
+        if sock is not None:
+            sock.close()
         if exc.errno == errno.EADDRINUSE:
             reason = _(
                 "port {port} is already in use (another `provador serve`?). Stop that program, or choose "

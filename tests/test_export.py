@@ -1,5 +1,5 @@
 """`provador export`: ONNX, SavedModel and LiteRT from runs trained on JAX and on TensorFlow, each
-verified against the model; the README's loading snippets; the ONNX engine; bad input."""
+verified against the model; the loading snippets of docs/export.md; the ONNX engine; bad input."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from provador.export import ExportError, export, export_all
 from provador.inference import Predictor
 from provador.serve import create_app
 
-README = Path(__file__).parent.parent / "README.md"
+EXPORT_DOCS = Path(__file__).parent.parent / "docs" / "export.md"
 pytestmark = [
     pytest.mark.slow,  # every export starts a TensorFlow process (about 20 s)
     pytest.mark.skipif(
@@ -108,7 +108,7 @@ def _signature(format: str, output: Path) -> dict:
 
 
 def _readme_snippet(tag: str) -> str:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", EXPORT_DOCS.read_text(), re.S)
     (block,) = [b for b in blocks if f"# {tag}" in b]
     return block
 
@@ -118,7 +118,7 @@ def test_the_readmes_loading_snippets_work(jax_exports, tag):
     run, _, _ = jax_exports
     code = _readme_snippet(tag).replace("runs/latest/export/", f"{run.path / 'export'}/")
     namespace: dict = {}
-    exec(compile(code, f"README {tag}", "exec"), namespace)  # noqa: S102 (the README's own code)
+    exec(compile(code, f"docs/export.md {tag}", "exec"), namespace)  # noqa: S102 (the docs' own code)
     probabilities = np.asarray(namespace["probabilities"])
     assert probabilities.shape == (5, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)

@@ -160,3 +160,51 @@ def test_the_trials_table_rounds_numbers_and_keeps_run_names_whole(tmp_path):
 
 def test_the_probability_bars_carry_whole_class_names():
     assert plots.bar_labels(["T-shirt/top", "Ankle boot", "Bag"]) == ["T-shirt", "Ankle boot", "Bag"]
+
+
+def test_a_missing_extra_is_named_with_the_command_that_works_in_this_installation(capsys, tiny_run, monkeypatch):
+    """From a clone (the editable install `make setup` makes), `pip install 'provador[export]'`
+    fails: provador is not on the package index. The hint installs the extra from the clone."""
+    import importlib.util
+    from pathlib import Path
+
+    from provador._install import pip_install
+
+    checkout = Path(__file__).resolve().parent.parent
+    assert pip_install("export").endswith("[export]'") and " -e " in pip_install("export")
+    assert str(checkout) in pip_install("export") or "'.[export]'" in pip_install("export")
+    run, _ = tiny_run
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real_find_spec(name, *a)
+    )
+    code, _, err = run_cli(capsys, "export", run.path, "--format", "onnx")
+    assert code == 1 and "tf2onnx" in err and pip_install("export") in err and "pip install 'provador" not in err
+
+
+def test_every_command_in_the_readme_and_the_docs_is_one_the_command_line_takes():
+    """A newcomer copies the README's lines: each `provador …` line in a shell block must parse
+    (a renamed option would otherwise stay in the docs, a usage error for whoever tries it)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from provador.cli import build_parser
+
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        for block in re.findall(r"```(?:bash)?\n(.*?)```", page.read_text(), re.S):
+            for line in block.splitlines():
+                line = line.split("  #")[0].strip().removeprefix("$ ")
+                if not line.startswith("provador ") or "…" in line or "..." in line or "|" in line:
+                    continue
+                argv = [word.replace("*", "x") for word in shlex.split(line)[1:]]
+                try:
+                    args, extra = build_parser().parse_known_args(argv)
+                except SystemExit:
+                    pytest.fail(f"{page.name}: `{line}` is a usage error")
+                assert not [word for word in extra if word.startswith("-")], f"{page.name}: `{line}`: unknown {extra}"
+                checked += 1
+    assert checked >= 20

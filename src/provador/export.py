@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from provador import __version__, runs
+from provador._install import pip_install
 from provador.errors import ProvadorError, RunError
 from provador.i18n import N_, _
 
@@ -197,8 +198,8 @@ def _exportable(run: runs.Run | str | Path, formats: list[str]) -> runs.Run:
         missing = [package for module, package in NEEDS[format] if importlib.util.find_spec(module) is None]
         if missing:
             raise ExportError(
-                _("Exporting to {format} needs {packages}: pip install 'provador[export]'.").format(
-                    format=format, packages=", ".join(missing)
+                _("Exporting to {format} needs {packages}: {command}").format(
+                    format=format, packages=", ".join(missing), command=pip_install("export")
                 )
             )
     return run

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from provador import photos, runs
+from provador._install import pip_install
 from provador.errors import InputError, RunError
 from provador.i18n import N_, _
 from provador.models import mirrors_at_inference
@@ -265,7 +266,7 @@ def _onnx_session(run: runs.Run):
     try:
         import onnxruntime
     except ImportError:
-        raise RunError(_("The onnx engine needs onnxruntime: pip install 'provador[export]'.")) from None
+        raise RunError(_("The onnx engine needs onnxruntime: {command}").format(command=pip_install("onnx"))) from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     try:

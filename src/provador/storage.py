@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 
+from provador._install import pip_install
 from provador.errors import StorageError
 from provador.i18n import N_, _
 
@@ -110,7 +111,9 @@ def open_storage(storage: str | None, folder: Path, heartbeat: int = DEFAULT_HEA
         import psycopg  # noqa: F401
     except ImportError:
         raise StorageError(
-            _("--storage postgresql://… needs the PostgreSQL driver psycopg 3: pip install 'provador[postgres]'.")
+            _("--storage postgresql://… needs the PostgreSQL driver psycopg 3: {command}").format(
+                command=pip_install("postgres")
+            )
         ) from None
     import sqlalchemy.exc
 

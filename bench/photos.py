@@ -31,9 +31,9 @@ import numpy as np  # noqa: E402
 from provador import photos  # noqa: E402
 from provador.calibration import expected_calibration_error  # noqa: E402
 from provador.inference import IMAGE_SUFFIXES, Predictor  # noqa: E402
+from provador.photo_scores import CONFIDENT  # noqa: E402
 
 SHOES = ("Sandal", "Sneaker", "Ankle boot")
-CONFIDENT = 0.9
 
 
 def labelled_photos(folder: Path, class_names: list[str]) -> list[tuple[str, str, Path]]:
@@ -56,17 +56,23 @@ def labelled_photos(folder: Path, class_names: list[str]) -> list[tuple[str, str
 def score(predictor: Predictor, items: list[tuple[str, str, Path]]) -> dict:
     started = time.perf_counter()
     predictions = predictor.predict_files([path for _, _, path in items])
-    seconds = time.perf_counter() - started
+    per_source = summarize(items, predictions, predictor.class_names_)
+    per_source["all"]["seconds_for_all"] = round(time.perf_counter() - started, 2)
+    return per_source
+
+
+def summarize(items: list[tuple[str, str, Path]], predictions, class_names: list[str]) -> dict:
+    """Per source and for all: the scores of `predictions` (one per item, as `predict` answers)."""
     per_source: dict[str, dict] = {}
     for source in sorted({s for s, _, _ in items}) + ["all"]:
         rows = [(kind, p) for (s, kind, _), p in zip(items, predictions) if source in ("all", s)]
-        classed = [(kind, p) for kind, p in rows if kind in predictor.class_names_]
+        classed = [(kind, p) for kind, p in rows if kind in class_names]
         shoes = [p for kind, p in rows if kind == "footwear" or kind in SHOES]
         scored = classed + [("footwear", p) for kind, p in rows if kind == "footwear"]
         correct = np.array([p.label == kind or (kind == "footwear" and p.label in SHOES) for kind, p in scored])
         confidence = np.array([p.probability for _, p in scored])
         per_class = {}
-        for name in predictor.class_names_:
+        for name in class_names:
             members = [p for kind, p in classed if kind == name]
             if members:
                 per_class[name] = round(float(np.mean([p.label == name for p in members])), 3)
@@ -81,7 +87,6 @@ def score(predictor: Predictor, items: list[tuple[str, str, Path]]) -> dict:
             "unsure": round(float(np.mean([p.low_confidence for _, p in scored])), 4) if scored else None,
             "per_class": per_class,
         }
-    per_source["all"]["seconds_for_all"] = round(seconds, 2)
     return per_source
 
 

@@ -35,6 +35,9 @@ _LAZY = {
     "list_recipes": "provador.recipes",
     "Recipe": "provador.recipes",
     "train": "provador.training",
+    "adapt": "provador.adaptation",
+    "read_photo_folders": "provador.photo_folders",
+    "score_photos": "provador.photo_scores",
     "evaluate": "provador.evaluation",
     "Predictor": "provador.inference",
     "Run": "provador.runs",
@@ -51,6 +54,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time these load on first use
+    from provador.adaptation import adapt
     from provador.compare import compare_runs
     from provador.datasets import FASHION_MNIST_CLASSES, Dataset, load_dataset
     from provador.evaluation import evaluate
@@ -58,6 +62,8 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
     from provador.i18n import class_name, set_language
     from provador.inference import Predictor
     from provador.models import build_model, list_models
+    from provador.photo_folders import read_photo_folders
+    from provador.photo_scores import score_photos
     from provador.recipes import Recipe, list_recipes, load_recipe
     from provador.report import build_report
     from provador.runs import Run, list_runs
@@ -68,7 +74,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
 
 __all__ = [  # written out, so that linters and editors read it without running the module
     "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",
-    "load_recipe", "list_recipes", "Recipe", "train", "evaluate", "Predictor", "Run", "list_runs", "build_report",
+    "load_recipe", "list_recipes", "Recipe", "train", "adapt", "read_photo_folders", "score_photos", "evaluate", "Predictor", "Run", "list_runs", "build_report",
     "compare_runs", "tune", "list_studies", "load_space", "list_spaces", "export_model", "set_language", "class_name",
 ]  # fmt: skip
 

@@ -153,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--validation", default="1000", help=_("validation images: a count or a fraction (default 1000)"))
     info.add_argument("--split", default="first", choices=STRATEGIES)
     info.add_argument("--json", action="store_true", help=_("print JSON"))
+    _add_photos(info, required=False)
     info.set_defaults(handler=cmd_data_info)
 
     inspect = commands.add_parser("inspect", help=_("model summary, layers and weights"))
@@ -167,30 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help=_("train a recipe and write a run directory"))
     train.add_argument("--recipe", help=_("a shipped recipe name or a .toml path (default: seed)"))
-    train.add_argument("--epochs", type=int, help=_("override training.epochs"))
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=_("override any recipe key, e.g. training.learning_rate=0.05"),
-    )
-    train.add_argument("--runs-dir", default="runs", help=_("where run directories go (default: runs)"))
-    train.add_argument("--seed", type=int, help=_("override the recipe's seed"))
-    _add_data_dir(train)
-    train.add_argument("--quiet", action="store_true", help=_("print only the run's path"))
-    train.add_argument(
-        "--resume", metavar="RUN", help=_("continue an interrupted, killed or failed run from its last whole epoch")
-    )
-    train.add_argument(
-        "--keep-checkpoints", action="store_true", help=_("keep the run's checkpoint.npz once it completes")
-    )
+    _add_training_options(train)
     train.set_defaults(handler=cmd_train)
+
+    adapt = commands.add_parser(
+        "adapt", help=_("teach a trained run your labelled photos: a new run that starts from its weights")
+    )
+    adapt.add_argument("run", nargs="?", help=_("a completed run to start from"))
+    _add_photos(adapt, required=False)
+    _add_training_options(adapt)
+    adapt.set_defaults(handler=cmd_adapt)
 
     evaluate = commands.add_parser("evaluate", help=_("test loss and accuracy of a run"))
     evaluate.add_argument("run")
     _add_data_dir(evaluate)
     evaluate.add_argument("--json", action="store_true")
+    _add_photos(evaluate, required=False)
     evaluate.add_argument(
         "--record",
         action="store_true",
@@ -338,6 +331,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options `train` and `adapt` share."""
+    parser.add_argument("--epochs", type=int, help=_("override training.epochs"))
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=_("override any recipe key, e.g. training.learning_rate=0.05"),
+    )
+    parser.add_argument("--runs-dir", default="runs", help=_("where run directories go (default: runs)"))
+    parser.add_argument("--seed", type=int, help=_("override the recipe's seed"))
+    _add_data_dir(parser)
+    parser.add_argument("--quiet", action="store_true", help=_("print only the run's path"))
+    parser.add_argument(
+        "--resume", metavar="RUN", help=_("continue an interrupted, killed or failed run from its last whole epoch")
+    )
+    parser.add_argument(
+        "--keep-checkpoints", action="store_true", help=_("keep the run's checkpoint.npz once it completes")
+    )
+
+
+def _add_photos(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument(
+        "--photos", action="append", default=[], metavar="DIR", required=required,
+        help=_("a folder of labelled photos, one subfolder per class (DIR/Sneaker/photo.jpg); may be repeated"),
+    )  # fmt: skip
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help=_("folder with the four IDX files (else $PROVADOR_DATA_DIR, cache, system)"))
 
@@ -377,6 +399,14 @@ RUN_STATES = (N_("completed"), N_("running"), N_("failed"), N_("interrupted"), N
 def cmd_data_info(args) -> None:
     from provador.datasets import load_dataset
 
+    if args.photos:  # the photos alone, sorted into Fashion-MNIST's classes: no need to load the dataset
+        from provador.adaptation import describe
+        from provador.datasets import FASHION_MNIST_CLASSES
+        from provador.photo_folders import read_photo_folders
+
+        photo_set = read_photo_folders(args.photos, FASHION_MNIST_CLASSES, progress=not args.json)
+        print(json.dumps(photo_set.summary(), indent=2) if args.json else describe(photo_set))
+        return
     data = load_dataset(data_dir=args.data_dir, validation=_number(args.validation), split=args.split, seed=0)
     summary = data.summary()
     summary["train_full"] = {"images_shape": [len(data.y_train) + len(data.y_valid), *data.x_train.shape[1:]]}
@@ -480,9 +510,36 @@ def cmd_train(args) -> None:
         print(run.path)
 
 
+def cmd_adapt(args) -> None:
+    from provador.adaptation import adapt
+
+    if not args.resume and (not args.run or not args.photos):
+        raise ProvadorError(
+            _("Name the run to adapt and at least one photo folder: provador adapt RUN --photos DIR "
+              "(or continue an adapted run with --resume RUN).")
+        )  # fmt: skip
+    if args.resume and (args.run or args.photos):
+        raise ProvadorError(_("A resumed run keeps its own parent and photos: drop RUN and --photos with --resume."))
+    run = adapt(
+        args.run, args.photos, overrides=_overrides(args.set), epochs=args.epochs, seed=args.seed,
+        runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet, resume=args.resume,
+        keep_checkpoints=args.keep_checkpoints,
+    )  # fmt: skip
+    if args.quiet:
+        print(run.path)
+
+
 def cmd_evaluate(args) -> None:
     from provador.evaluation import evaluate, format_report
 
+    if args.photos:
+        from provador.photo_scores import format_photo_scores, score_photos
+
+        if args.record:
+            raise ProvadorError(_("--record writes the test set's result; drop it with --photos."))
+        result = score_photos(args.run, args.photos)
+        print(json.dumps(result, indent=2) if args.json else format_photo_scores(result))
+        return
     result = evaluate(args.run, data_dir=args.data_dir, record=args.record)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
 

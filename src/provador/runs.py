@@ -67,6 +67,8 @@ class RunInfo(_RunFile):
     pid: int | None = None  # the training process, to tell a dead `running` run from a live one
     host: str | None = None
     pid_started: str | None = None  # its start time: a PID handed to a new process is not this run
+    parent: str | None = None  # an adapted run: the run whose weights it started from
+    photos: dict[str, Any] | None = None  # an adapted run: the photos it learned (folders, hash, per class)
 
 
 class ClassMetrics(_RunFile):
@@ -361,8 +363,8 @@ class Run:
         _files.write_json(self.path / RUN_FILE, info)
 
 
-def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict) -> Run:
-    """Create `runs_dir/<recipe>-<time>/` with its run.json and recipe.toml."""
+def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict, extra: dict | None = None) -> Run:
+    """Create `runs_dir/<recipe>-<time>/` with its run.json (plus `extra` keys) and recipe.toml."""
     runs_dir = Path(runs_dir).expanduser()
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -386,6 +388,7 @@ def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict) -> 
             **_system.identity(),
             "classes": list(class_names),
             "data": source,
+            **(extra or {}),
         },
     )
     return Run(path)

@@ -20,6 +20,7 @@ from provador.errors import RecipeError, RunError, TrainingDiverged
 from provador.evaluation import predict_probabilities, test_metrics
 from provador.i18n import _, class_name, number
 from provador.models import build_model, mirrors_at_inference, model_size, prepare_backend_for, training_bytes
+from provador.photo_folders import adapted_dataset, read_photo_folders
 from provador.recipes import Recipe, load_recipe
 from provador.timing import TimeToAccuracy
 
@@ -72,13 +73,16 @@ def make_loss(recipe: Recipe, num_classes: int):
 
 
 def build_for(recipe: Recipe, dataset: Dataset):
-    """Seed every generator, then build and compile the recipe's model for this dataset."""
+    """Seed every generator, then build and compile the recipe's model for this dataset (an
+    adapted run's model starts from its parent's weights)."""
     prepare_backend_for(recipe.model.architecture)  # before seeding: that may start JAX
     keras.utils.set_random_seed(recipe.seed)
     model = build_model(
         recipe.model.architecture, input_shape=dataset.x_train.shape[1:],
         num_classes=len(dataset.class_names), **recipe.model_params,
     )  # fmt: skip
+    if recipe.adapt is not None:
+        model.set_weights(parent_run(recipe).load_model().get_weights())
     steps = math.ceil(len(dataset.x_train) / recipe.training.batch_size)
     model.compile(
         optimizer=make_optimizer(recipe, steps),
@@ -87,6 +91,34 @@ def build_for(recipe: Recipe, dataset: Dataset):
         steps_per_execution=recipe.execution.steps_per_execution,
     )
     return model
+
+
+def parent_run(recipe: Recipe) -> runs.Run:
+    """The run an adapted recipe starts from, checked to be the one it was made from."""
+    parent = runs.resolve_run(recipe.adapt.parent)
+    if recipe.adapt.parent_model_sha256 and parent.model_digest() != recipe.adapt.parent_model_sha256:
+        raise RunError(
+            _("{run}/model.keras is not the model this adapted run started from (its hash changed). Adapt the run "
+              "again: `provador adapt {run} --photos …`.").format(run=parent.path)
+        )  # fmt: skip
+    return parent
+
+
+def training_data(recipe: Recipe, data_dir: str | Path | None = None, progress: bool = False) -> Dataset:
+    """The splits a recipe trains on: its dataset, and for an adapted run the photos mixed in
+    (checked to be the photos it started with, so a resumed run learns what it began to learn)."""
+    dataset = dataset_for(recipe, data_dir, progress=progress)
+    adapt = recipe.adapt
+    if adapt is None:
+        return dataset
+    photo_set = read_photo_folders(adapt.photos, dataset.class_names, progress=progress)
+    if adapt.photos_sha256 and photo_set.content_sha256() != adapt.photos_sha256:
+        raise RunError(
+            _("The photos in {folders} are not the ones this run started with (photos were added, removed or "
+              "relabelled since). Put them back, or adapt again as a new run.").format(folders=", ".join(adapt.photos))
+        )  # fmt: skip
+    return adapted_dataset(dataset, photo_set, adapt.photo_validation, adapt.photo_share, adapt.fashion_images,
+                           recipe.seed)  # fmt: skip
 
 
 def train(
@@ -114,20 +146,31 @@ def train(
     if resume is not None:
         if overrides or epochs is not None or seed is not None:
             raise RecipeError(_("A resumed run keeps its own recipe: drop --set, --epochs and --seed with --resume."))
-        run = _reopen(runs.resolve_run(resume))
+        run = runs.resolve_run(resume)
+        status_before = run.status
+        run = _reopen(run)
         recipe = run.recipe
-        dataset = dataset_for(recipe, data_dir, progress=not quiet)
-        if list(dataset.class_names) != run.class_names:
-            raise RunError(
-                _("Cannot resume {run}: it was trained on the classes {theirs}, the data found now has {ours}. "
-                  "Pass the --data-dir it was trained on.").format(
-                    run=run.path, theirs=", ".join(run.class_names), ours=", ".join(dataset.class_names))
-            )  # fmt: skip
+        try:
+            dataset = training_data(recipe, data_dir, progress=not quiet)
+            if list(dataset.class_names) != run.class_names:
+                raise RunError(
+                    _("Cannot resume {run}: it was trained on the classes {theirs}, the data found now has {ours}. "
+                      "Pass the --data-dir it was trained on.").format(
+                        run=run.path, theirs=", ".join(run.class_names), ours=", ".join(dataset.class_names))
+                )  # fmt: skip
+        except BaseException:
+            run.update_info(status=status_before)  # the data does not fit: the run is left as it was
+            raise
     else:
         recipe = resolve_recipe(recipe, overrides, epochs, seed)
-        dataset = dataset_for(recipe, data_dir, progress=not quiet)
+        dataset = training_data(recipe, data_dir, progress=not quiet)
         check_fits(recipe, dataset)
         run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
+    return train_prepared(run, recipe, dataset, quiet, keep_checkpoints)
+
+
+def train_prepared(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, keep_checkpoints: bool) -> runs.Run:
+    """Train `recipe` on `dataset` into the new or reopened `run` (what `train` and `adapt` share)."""
     say = (lambda *a: None) if quiet else print
     say(_("Training `{recipe}` ({model}) on {train} images, validating on {valid}; backend {backend}; run {run}").format(
         recipe=recipe.name, model=recipe.model.architecture, train=number(len(dataset.x_train), 0),
@@ -341,4 +384,13 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     say(_("Run saved in {path}").format(path=run.path))
 
 
-__all__ = ["train", "fit", "check_fits", "training_memory", "resolve_recipe", "build_for"]
+__all__ = [
+    "train",
+    "train_prepared",
+    "training_data",
+    "fit",
+    "check_fits",
+    "training_memory",
+    "resolve_recipe",
+    "build_for",
+]

@@ -63,6 +63,19 @@ class ExecutionSection(_Section):
     eval_batch_size: int = Field(default=1024, gt=0)
 
 
+class AdaptSection(_Section):
+    """A run that starts from another run's weights and learns labelled photos (`provador adapt`):
+    what it starts from and which photos, each pinned by its hash, and how the photos are mixed in."""
+
+    parent: str = Field(min_length=1, description="the folder of the run it starts from")
+    parent_model_sha256: str = ""
+    photos: list[str] = Field(min_length=1, description="photo folders, one subfolder per class")
+    photos_sha256: str = ""
+    photo_validation: float = Field(default=0.2, gt=0, lt=1, description="share of each class's photos held out")
+    photo_share: float = Field(default=0.25, gt=0, lt=1, description="share of each epoch's images that are photos")
+    fashion_images: int = Field(default=20000, ge=0, description="dataset images mixed in, so it keeps what it knew")
+
+
 # A recipe's name starts its run folder's name: a plain word, never a path (`../x`, `/tmp/x`).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
@@ -75,6 +88,7 @@ class Recipe(_Section):
     model: ModelSection = ModelSection()
     training: TrainingSection = TrainingSection()
     execution: ExecutionSection = ExecutionSection()
+    adapt: AdaptSection | None = None
 
     @model_validator(mode="after")
     def _check_model_params(self) -> Recipe:
@@ -94,12 +108,12 @@ class Recipe(_Section):
     def digest(self) -> str:
         """SHA-256 of what decides the numbers: every setting but the name, the description and
         the execution settings (which change speed only). A checkpoint records it."""
-        data = self.model_dump(mode="json", exclude={"name", "description", "execution"})
+        data = self.model_dump(mode="json", exclude={"name", "description", "execution"}, exclude_none=True)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def to_toml(self) -> str:
         header = f"# provador recipe `{self.name}` (resolved)\n"
-        return header + tomli_w.dumps(self.model_dump(mode="json"))
+        return header + tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
 
     def with_overrides(self, overrides: dict[str, Any], origin: str = "--set") -> Recipe:
         """A new recipe with dotted keys (`training.epochs`) replaced, validated again; errors
@@ -139,6 +153,12 @@ def validate(data: dict, origin: str = "recipe") -> Recipe:
 
 def list_recipes() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files(__name__).iterdir() if p.name.endswith(".toml"))
+
+
+def adapt_overlay() -> dict:
+    """The settings `provador adapt` lays over the parent run's recipe (`recipes/overlays/adapt.toml`)."""
+    text = resources.files(__name__).joinpath("overlays", "adapt.toml").read_text()
+    return parse_toml(text, "adapt.toml")
 
 
 def load_recipe(name_or_path: str | Path = "seed") -> Recipe:

@@ -16,26 +16,41 @@ from tests.conftest import missing
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-@pytest.fixture(scope="module")
-def server(tiny_run):
+def _serving(app):
+    """Serve `app` on a free port in a thread; yields its URL."""
     import uvicorn
 
-    from provador.serve import create_app
-
-    run, data_dir = tiny_run
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(create_app(run, data_dir=data_dir), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
     while not server.started and time.time() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", run, data_dir
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    from provador.serve import create_app
+
+    run, data_dir = tiny_run
+    for url in _serving(create_app(run, data_dir=data_dir)):
+        yield url, run, data_dir
+
+
+@pytest.fixture(scope="module")
+def collecting_server(tiny_run, tmp_path_factory):
+    from provador.serve import create_app
+
+    run, data_dir = tiny_run
+    folder = tmp_path_factory.mktemp("collected")
+    for url in _serving(create_app(run, data_dir=data_dir, collect=folder)):
+        yield url, run, folder
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +129,34 @@ def test_a_photo_with_no_garment_says_why_the_answer_is_unsure(server, browser, 
     browser.find_element(By.ID, "file").send_keys(str(path))
     note = wait_for(lambda: browser.find_element(By.ID, "confidence-note").text)
     assert note.startswith("Not sure: no garment stood out from the background")
+
+
+def test_the_classroom_loop_keeps_a_labelled_photo_for_adapt(collecting_server, browser, tmp_path):
+    """serve --collect: under the answer, "this is a …" keeps the photo as DIR/<class>/<hash>.jpg,
+    once, and the page counts the photos of each class."""
+    from selenium.webdriver.common.by import By
+
+    from provador.photo_folders import read_photo_folders
+
+    url, run, folder = collecting_server
+    path = tmp_path / "my-shirt.jpg"
+    photo = Image.new("RGB", (240, 300), "white")
+    photo.paste(Image.new("RGB", (120, 180), (40, 60, 90)), (60, 60))
+    photo.save(path, quality=90)
+    browser.get(url + "/")
+    wait_for(lambda: "Model " in browser.find_element(By.ID, "model-line").text)
+    assert browser.find_element(By.ID, "camera").get_attribute("capture") == "environment"
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    buttons = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#collect-buttons button"))
+    assert [b.text for b in buttons] == [f"{name} (0)" for name in run.class_names]
+    buttons[3].click()
+    status = wait_for(lambda: browser.find_element(By.ID, "collect-status").text)
+    assert status == f"Kept as {run.class_names[3]}: 1 photos of it so far."
+    (kept,) = (folder / run.class_names[3]).iterdir()
+    assert kept.suffix == ".jpg" and kept.read_bytes() == path.read_bytes()
+    assert browser.find_elements(By.CSS_SELECTOR, "#collect-buttons button")[3].text == f"{run.class_names[3]} (1)"
+    browser.find_elements(By.CSS_SELECTOR, "#collect-buttons button")[3].click()
+    wait_for(lambda: browser.find_element(By.ID, "collect-status").text.startswith("Already kept"))
+    assert len(list((folder / run.class_names[3]).iterdir())) == 1  # never written twice
+    found = read_photo_folders([folder], run.class_names)
+    assert found.per_class()[run.class_names[3]] == 1 and not found.skipped

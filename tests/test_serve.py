@@ -162,3 +162,34 @@ def test_concurrent_requests_all_succeed(served):
     after = client.get("/v1/model").json()["batching"]
     assert codes == [200] * 64
     assert after["images"] - before["images"] == 64  # every image went through the batcher
+
+
+def test_collect_keeps_a_photo_only_under_a_class_of_the_run_and_never_twice(tiny_run, tmp_path):
+    run, data_dir = tiny_run
+    folder = tmp_path / "collected"
+    jpeg = io.BytesIO()
+    Image.new("RGB", (90, 120), (30, 40, 50)).save(jpeg, "JPEG")
+    photo = jpeg.getvalue()
+    with TestClient(create_app(run, data_dir=data_dir, collect=folder)) as client:
+        label = run.class_names[2]
+        answer = client.post("/v1/collect", params={"label": label}, files={"file": ("a.jpg", photo)})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["created"] is True and body["counts"][label] == 1 and sum(body["counts"].values()) == 1
+        saved = folder / body["saved"]
+        assert saved.parent == folder / label and saved.read_bytes() == photo and saved.suffix == ".jpg"
+        again = client.post("/v1/collect", params={"label": label}, files={"file": ("b.jpg", photo)}).json()
+        assert again["created"] is False and again["saved"] == body["saved"]
+        for bad_label in ("../../etc", "Sneaker", "", label + "/x"):
+            refused = client.post("/v1/collect", params={"label": bad_label}, files={"file": ("a.jpg", photo)})
+            assert refused.status_code == 422 and "one of the model's classes" in refused.json()["error"]
+        refused = client.post("/v1/collect", params={"label": label}, files={"file": ("n.jpg", b"not an image")})
+        assert refused.status_code == 415 and "is not an image" in refused.json()["error"]
+        refused = client.post("/v1/collect", params={"label": label},
+                              files=[("file", ("a.jpg", photo)), ("file", ("b.jpg", photo))])  # fmt: skip
+        assert refused.status_code == 400 and "exactly one image" in refused.json()["error"]
+        assert client.get("/v1/collect").json()["counts"][label] == 1
+        assert sorted(p.name for p in folder.rglob("*")) == sorted([label, saved.name])  # nothing else written
+        assert 'data-lang="pt"' in client.get("/").text and '"collect": true' in client.get("/").text
+    with TestClient(create_app(run, data_dir=data_dir)) as client:
+        assert client.get("/v1/collect").status_code == 404 and '"collect": false' in client.get("/").text

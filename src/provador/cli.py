@@ -234,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine", choices=ENGINES, default="keras",
         help=_("what computes the answers: the Keras model (default) or onnxruntime on RUN/export/model.onnx"),
     )  # fmt: skip
+    serve.add_argument(
+        "--collect", metavar="DIR",
+        help=_("let the page keep labelled photos (\"this is a …\") in DIR/<class>/, for `provador adapt`"),
+    )  # fmt: skip
     _add_data_dir(serve)
     serve.set_defaults(handler=cmd_serve)
 
@@ -673,8 +677,16 @@ def cmd_serve(args) -> None:
             run=run.path.name, address=address, host=args.host, reach=reach))  # fmt: skip
         print(_("API docs: {address}docs   Stop with Ctrl-C.").format(address=address), flush=True)
 
+    if args.collect:
+        banner_first = banner
+
+        def banner():
+            banner_first()
+            print(_("Collecting labelled photos into {folder}: then `provador adapt {run} --photos {folder}`.").format(
+                folder=args.collect, run=run.path), flush=True)  # fmt: skip
+
     serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log, engine=args.engine,
-          on_listening=banner)  # fmt: skip
+          on_listening=banner, collect=args.collect)  # fmt: skip
 
 
 def cmd_export(args) -> None:

@@ -23,6 +23,7 @@ def serve(
     limits: Limits | None = None,
     engine: str = "keras",
     on_listening: Callable[[], None] | None = None,
+    collect: str | Path | None = None,
 ):
     """Run the server until Ctrl-C (at once) or SIGTERM (after the requests in flight).
 
@@ -33,7 +34,7 @@ def serve(
     from provador.serve.lifecycle import DrainingServer, timed_protocol
 
     limits = limits or Limits()
-    app = create_app(run, limits=limits, data_dir=data_dir, engine=engine)
+    app = create_app(run, limits=limits, data_dir=data_dir, engine=engine, collect=collect)
     listening = bind(host, port)
     if on_listening:
         on_listening()

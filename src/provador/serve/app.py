@@ -28,6 +28,7 @@ from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
 from provador.i18n import _, class_name, language_of
 from provador.inference import NO_GARMENT, Predictor
 from provador.serve.batching import DynamicBatcher
+from provador.serve.collect import CollectError, PhotoCollector
 from provador.serve.fastpath import PredictFastPath
 from provador.serve.http import TOO_MANY, ApiError, read_limited
 from provador.serve.language import COOKIE, RequestLanguage
@@ -59,13 +60,22 @@ class Limits:
 
 
 def create_app(
-    run: runs.Run | str | Path, limits: Limits = Limits(), data_dir: str | Path | None = None, engine: str = "keras"
+    run: runs.Run | str | Path,
+    limits: Limits = Limits(),
+    data_dir: str | Path | None = None,
+    engine: str = "keras",
+    collect: str | Path | None = None,
 ) -> FastAPI:
-    """The app for `run`; `engine="onnx"` answers with onnxruntime on the run's exported model."""
+    """The app for `run`; `engine="onnx"` answers with onnxruntime on the run's exported model;
+    `collect` names a folder where the page's "this is a …" keeps labelled photos."""
     run = runs.resolve_run(run)
     # Loaded now, not when the server starts: a model that cannot be used is a one-paragraph
     # error before anything listens, not a traceback and "Application startup failed".
     predictor = Predictor(run, engine=engine)
+    try:
+        collector = PhotoCollector(collect, predictor.class_names_) if collect is not None else None
+    except OSError as exc:
+        raise InputError(str(exc)) from None
     decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="provador-decode")
     state: dict = {}
 
@@ -105,7 +115,7 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     def page(lang: str | None = None):
-        response = HTMLResponse(render_page(state["predictor"].class_names_))
+        response = HTMLResponse(render_page(state["predictor"].class_names_, collect=collector is not None))
         if language_of(lang):  # the switch's choice, remembered (app.js sets the same cookie)
             response.set_cookie(COOKIE, language_of(lang), max_age=365 * 24 * 3600, samesite="lax")
         return response
@@ -184,6 +194,41 @@ def create_app(
     app.add_middleware(RequestLanguage)  # outside the lean path, so it answers in the language too
     app.state.traffic = Traffic()
     app.add_middleware(Draining, traffic=app.state.traffic)  # added last: outermost, it sees every request
+
+    if collector is not None:
+
+        @app.get("/v1/collect", summary="Photos collected so far, per class (serve --collect)")
+        def collected():
+            return {"counts": collector.counts()}
+
+        @app.post(
+            "/v1/collect",
+            summary="Keep a photo as an example of a class (serve --collect)",
+            description="One image file in a multipart field named `file`; `label` is one of the model's classes. "
+            "The photo is saved under the collection folder as `<class>/<content hash>.<format>` (never "
+            "overwritten), for `provador adapt RUN --photos FOLDER`.",
+        )
+        async def collect_photo(request: Request, label: str = Query(..., description="the photo's class")):
+            body = await read_limited(
+                request.stream(), request.headers.get("content-length"), limits.max_upload_bytes, limits.body_seconds
+            )
+            try:
+                uploads = file_parts(body, request.headers.get("content-type", ""), "file", max_parts=4)
+            except MalformedForm as exc:
+                raise ApiError(400, _("Could not parse the multipart form: {reason}.").format(reason=exc)) from None
+            if len(uploads) != 1:
+                raise ApiError(400, _("Expected exactly one image file in a form field named `file`; received {count}.")
+                               .format(count=len(uploads)))  # fmt: skip
+            try:
+                path, created = await asyncio.get_running_loop().run_in_executor(
+                    decoder, contextvars.copy_context().run, collector.save, uploads[0].data, label
+                )
+            except CollectError as exc:
+                raise ApiError(exc.status, str(exc)) from None
+            except InputError as exc:
+                status = 413 if isinstance(exc, ImageTooLarge) else 415 if isinstance(exc, NotAnImage) else 422
+                raise ApiError(status, str(exc)) from None
+            return {"saved": path, "created": created, "label": label, "counts": collector.counts()}
 
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():

@@ -13,6 +13,7 @@ SCRIPT_TEXT = (
     N_("Loading the model…"), N_("Model {id} · {architecture}"), N_(" · test accuracy {accuracy}"),
     N_("Could not reach the provador server: {error}"), N_("The server did not answer: {error}"),
     N_("The server answered {status}."), N_("the model is not sure"),
+    N_("Kept as {label}: {count} photos of it so far."), N_("Already kept as {label}."),
 )  # fmt: skip
 
 _PAGE = """<!doctype html>
@@ -34,6 +35,7 @@ _PAGE = """<!doctype html>
     <div id="drop" tabindex="0">
       <p>{drop}</p>
       <label class="button">{choose}<input id="file" type="file" accept="image/*" hidden></label>
+      <label class="button">{camera}<input id="camera" type="file" accept="image/*" capture="environment" hidden></label>
       <button id="random" type="button">{random}</button>
     </div>
     <div id="draw-box">
@@ -53,6 +55,11 @@ _PAGE = """<!doctype html>
       <p class="label-line"><span id="label"></span> <span id="probability"></span></p>
       <p id="confidence-note" hidden>{not_sure}</p>
       <ol id="bars"></ol>
+      <div id="collect" hidden>
+        <p>{this_is}</p>
+        <div id="collect-buttons"></div>
+        <p id="collect-status" role="status"></p>
+      </div>
     </div>
   </section>
 </main>
@@ -64,8 +71,9 @@ _PAGE = """<!doctype html>
 """
 
 
-def render(class_names: list[str]) -> str:
-    """The page in the current language (see provador.i18n.language)."""
+def render(class_names: list[str], collect: bool = False) -> str:
+    """The page in the current language (see provador.i18n.language); with `collect`, each answer
+    is followed by "this is a …" buttons that keep the photo as an example of a class."""
     e = html.escape
     switch = " · ".join(
         f'<a href="?lang={code}" data-lang="{code}"{" aria-current=true" if code == current() else ""}>'
@@ -76,6 +84,7 @@ def render(class_names: list[str]) -> str:
         "lang": current(),
         "text": {message: _(message) for message in SCRIPT_TEXT},
         "classes": {name: class_name(name) for name in class_names},
+        "collect": collect,
     }
     return _PAGE.format(
         lang=current(),
@@ -85,6 +94,8 @@ def render(class_names: list[str]) -> str:
         loading=e(_("Loading the model…")),
         drop=_("{strong}Drop a photo of a garment here{end}, paste one (Ctrl+V), or").format(strong="<b>", end="</b>"),
         choose=e(_("choose a file")),
+        camera=e(_("take a photo")),
+        this_is=e(_("Teach it: this is a …")),
         random=e(_("random test image")),
         draw=e(_("…or draw one (dark on white, like a product photo):")),
         drawing_area=e(_("drawing area")),

@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 // The page's words in its language, and the classes' names: put there by the server (serve/page.py).
-const { lang, text, classes: classNames } = window.PROVADOR;
+const { lang, text, classes: classNames, collect } = window.PROVADOR;
 const t = (message, values = {}) =>
   (text[message] || message).replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
 const percent = (p) => new Intl.NumberFormat(lang === "pt" ? "pt-BR" : "en-US",
@@ -30,7 +30,10 @@ function showError(message) {
   $("result").hidden = true;
 }
 
+let lastPhoto = null; // what "this is a …" keeps (serve --collect)
+
 async function predict(blob, filename) {
+  lastPhoto = { blob, filename };
   $("error").hidden = true;
   $("input-preview").src = URL.createObjectURL(blob);
   const form = new FormData();
@@ -73,6 +76,42 @@ function show(answer) {
     bars.append(li);
   }
   $("result").hidden = false;
+  if (collect) showCollect();
+}
+
+// The classroom loop: "this is a …" keeps the photo on the server as an example of that class.
+async function showCollect() {
+  $("collect").hidden = false;
+  $("collect-status").textContent = "";
+  const counts = (await (await fetch("/v1/collect")).json()).counts;
+  const buttons = $("collect-buttons");
+  buttons.replaceChildren();
+  for (const name of Object.keys(classNames)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.label = name;
+    button.textContent = `${nameOf(name)} (${counts[name] ?? 0})`;
+    button.addEventListener("click", () => keep(name));
+    buttons.append(button);
+  }
+}
+
+async function keep(label) {
+  const form = new FormData();
+  form.append("file", lastPhoto.blob, lastPhoto.filename || "photo.jpg");
+  const response = await fetch(`/v1/collect?label=${encodeURIComponent(label)}`, { method: "POST", body: form });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    $("collect-status").textContent = body.error || t("The server answered {status}.", { status: response.status });
+    return;
+  }
+  for (const button of $("collect-buttons").children) {
+    const name = button.dataset.label;
+    button.textContent = `${nameOf(name)} (${body.counts[name] ?? 0})`;
+  }
+  $("collect-status").textContent = body.created
+    ? t("Kept as {label}: {count} photos of it so far.", { label: nameOf(label), count: body.counts[label] })
+    : t("Already kept as {label}.", { label: nameOf(label) });
 }
 
 function pickFile(file) {
@@ -82,6 +121,7 @@ function pickFile(file) {
 
 // File picker, drag and drop, paste.
 $("file").addEventListener("change", (e) => pickFile(e.target.files[0]));
+$("camera").addEventListener("change", (e) => pickFile(e.target.files[0]));
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));

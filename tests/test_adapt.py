@@ -291,3 +291,17 @@ def test_the_development_photos_read_as_photo_folders():
     assert not found.skipped and len(found.left_out) == 4
     assert all(os.path.basename(p).startswith(("ambiguous-", "footwear-")) for p in found.left_out)
     assert read_photo_folders(folders, FASHION_MNIST_CLASSES).from_cache == len(found)
+
+
+def test_report_with_photos_adds_their_scores_and_a_gallery_of_the_photos_it_got_wrong(adapted, capsys):
+    _, run, _, unseen, data_dir = adapted  # the adapted run: the shared tiny run stays as it is
+    code, out, err = run_cli(capsys, "report", run.path, "--photos", unseen, "--data-dir", data_dir)
+    assert code == 0, err
+    scores = run.metrics["photos"]
+    assert scores["photos"] == 24 and scores["folders"] == [str(unseen)]
+    assert scores == {**score_photos(run, [unseen]), "folders": [str(unseen)]}
+    page = (run.path / "report.html").read_text()
+    assert "<h2>Your photos</h2>" in page and f"Photos 24 from <code>{unseen}</code>" in page
+    gallery = Image.open(run.path / "photo-mistakes.png")
+    assert gallery.width > 500 and np.asarray(gallery.convert("L")).std() > 10
+    assert 'alt="Photos answered wrongly"' in page

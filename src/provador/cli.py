@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help=_("evaluate a run again and redraw its pictures and report.html"))
     report.add_argument("run")
     _add_data_dir(report)
+    _add_photos(report, required=False)
     report.set_defaults(handler=cmd_report)
 
     runs = commands.add_parser("runs", help=_("a table of the runs; --compare puts runs side by side"))
@@ -551,7 +552,7 @@ def cmd_evaluate(args) -> None:
 def cmd_report(args) -> None:
     from provador.report import build_report
 
-    print(_("Report: {path}").format(path=build_report(args.run, data_dir=args.data_dir)))
+    print(_("Report: {path}").format(path=build_report(args.run, data_dir=args.data_dir, photos=args.photos)))
 
 
 def cmd_runs(args) -> None:

@@ -107,6 +107,26 @@ def samples(
     return _save(fig, path)
 
 
+def photo_mistakes(
+    photos: list[np.ndarray], seen: list[np.ndarray], captions: list[str], path: str | Path, columns: int = 4
+) -> Path:
+    """Each wrongly answered photo as it was (RGB) beside the 28×28 image the model saw, captioned
+    with the answer and the true class."""
+    rows = max(1, -(-len(photos) // columns))
+    fig = Figure(figsize=(3.6 * columns, 2.1 * rows + 0.5))
+    axes = fig.subplots(rows, 2 * columns, squeeze=False)
+    for k in range(rows * columns):
+        photo_ax, seen_ax = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
+        photo_ax.axis("off")
+        seen_ax.axis("off")
+        if k < len(photos):
+            photo_ax.imshow(photos[k])
+            photo_ax.set_title(captions[k], fontsize=7, color="tab:red", loc="left")
+            seen_ax.imshow(seen[k], cmap="gray", vmin=0, vmax=255)
+    fig.suptitle(_("Photos answered wrongly, surest first: the photo and what the model saw"), fontsize=10)
+    return _save(fig, path)
+
+
 def bar_labels(class_names: list[str]) -> list[str]:
     """The bars' labels: whole words ("T-shirt", "Ankle boot"; cut to five letters they read "T-shi")."""
     return [name.split("/")[0] for name in class_names]

@@ -13,7 +13,7 @@ from provador import _files, plots, runs
 from provador.datasets import Dataset
 from provador.errors import RunError
 from provador.evaluation import confusion_matrix, evaluate_run
-from provador.i18n import N_, _, class_name, current, number, significant
+from provador.i18n import N_, _, class_name, current, number, percent, significant
 
 # The alt text of each of the run's pictures (runs.PICTURES names them).
 PICTURE_TITLES = {
@@ -22,7 +22,9 @@ PICTURE_TITLES = {
     "samples": N_("Test images and their predicted probabilities"),
     "errors": N_("The most confident mistakes"),
     "first-layer": N_("What the first layer looks for"),
+    "photo-mistakes": N_("Photos answered wrongly"),
 }
+PHOTO_MISTAKES_SHOWN = 16
 
 
 def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int = 15) -> np.ndarray:
@@ -119,6 +121,8 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
             for p in test["most_confused"]
         )  # fmt: skip
         parts.append(section(_("Most confused pairs"), f"<ul>{pairs}</ul>"))
+    if run.metrics.get("photos"):
+        parts.append(_photo_section(run, run.metrics["photos"]))
     parts.append(section(_("Confusion matrix"), _image(run, "confusion"),
                          _("Rows are the true class, columns the prediction; colours show each row's shares.")))  # fmt: skip
     parts.append(section(_("Test images"), _image(run, "samples"),
@@ -153,6 +157,59 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     parts.append(section(_("Environment"), f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
     page = html_page(f"provador · {run.name}", "\n".join(parts))
     return _files.write_text(run.path / runs.REPORT_FILE, page)
+
+
+def _photo_section(run: runs.Run, scores: dict) -> str:
+    """What `report RUN --photos DIR` measured: headline, per class, and the mistakes' gallery."""
+    e = html.escape
+
+    def pct(value) -> str:
+        return "-" if value is None else percent(value)
+
+    headline = "<p class=headline>" + _(
+        "Photos {count} from {folders}: accuracy {accuracy} · wrong with probability ≥ 90% {confident} · expected "
+        "calibration error {ece} · flagged unsure {unsure} (the sure answers right {sure})"
+    ).format(
+        count=scores["photos"], folders=", ".join(f"<code>{e(f)}</code>" for f in scores["folders"]),
+        accuracy=f"<b>{pct(scores['accuracy'])}</b>", confident=pct(scores["confident_wrong"]),
+        ece=number(scores["ece"], 3), unsure=pct(scores["unsure"]), sure=pct(scores["sure_accuracy"]),
+    ) + "</p>"  # fmt: skip
+    rows = "".join(
+        f"<tr><td>{e(class_name(name))}</td><td class=num>{row['photos']}</td><td class=num>{row['right']}</td>"
+        f"<td class=num>{pct(row['accuracy'])}</td></tr>"
+        for name, row in scores["per_class"].items()
+    )
+    head = "".join(f"<th>{e(h)}</th>" for h in (_("class"), _("photos"), _("right"), _("accuracy")))
+    return section(_("Your photos"), headline + f"<table><tr>{head}</tr>{rows}</table>" + _image(run, "photo-mistakes"),
+                   _("Scored with `provador report RUN --photos DIR`; measured on photos the run did not learn from, "
+                     "these say what to expect on others like them."))  # fmt: skip
+
+
+def write_photo_scores(run: runs.Run, folders: list) -> dict:
+    """Score the run on labelled photo folders, keep the scores in metrics.json (`photos`) and draw
+    the gallery of the photos it got wrong."""
+    from provador import photos as photo_pipeline
+    from provador.photo_scores import score_photos
+
+    scores = score_photos(run, [str(f) for f in folders])
+    scores["folders"] = [str(f) for f in folders]
+    shown = scores["mistakes"][:PHOTO_MISTAKES_SHOWN]
+    thumbnails, seen = [], []
+    for mistake in shown:
+        image = photo_pipeline.to_rgb(photo_pipeline.open_image(mistake["file"], draft_side=256))
+        image.thumbnail((256, 256))
+        thumbnails.append(np.asarray(image))
+        seen.append(photo_pipeline.prepare(mistake["file"]).pixels)
+    captions = [
+        _("{predicted} {probability}\n(true: {true})").format(
+            predicted=class_name(m["predicted"]), probability=percent(m["probability"], 0), true=class_name(m["true"]))
+        for m in shown
+    ]  # fmt: skip
+    plots.photo_mistakes(thumbnails, seen, captions, runs.picture_path(run, "photo-mistakes"))
+    metrics = run.metrics
+    metrics["photos"] = scores
+    _files.write_json(run.path / runs.METRICS_FILE, metrics)
+    return scores
 
 
 def section(title: str, body: str, note: str = "") -> str:
@@ -214,8 +271,9 @@ pre {{ background: #f6f6f6; padding: .8em; overflow-x: auto; }}
 """
 
 
-def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None) -> Path:
-    """Evaluate a finished run again and redraw its pictures and report.html."""
+def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None, photos: list | None = None) -> Path:
+    """Evaluate a finished run again and redraw its pictures and report.html; `photos` (labelled
+    photo folders) adds a section with the scores on them and a gallery of its mistakes."""
     run = runs.resolve_run(run)
     if run.status != "completed":
         raise RunError(
@@ -225,4 +283,6 @@ def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None)
         )  # fmt: skip
     model, dataset, probabilities, _result = evaluate_run(run, data_dir, record=True)
     write_pictures(run, model, dataset, probabilities)
+    if photos:
+        write_photo_scores(run, photos)
     return write_report(run, model, dataset)

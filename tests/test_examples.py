@@ -4,11 +4,26 @@ from pathlib import Path
 
 import nbclient
 import nbformat
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 pytestmark = pytest.mark.slow
+
+
+def product_photos(root: Path, real_data: Path, per_class: int = 10) -> Path:
+    """A folder of "photos" for the last section: test images of three classes, enlarged, dark on white."""
+    from PIL import Image
+
+    from provador.datasets import load_dataset
+
+    data = load_dataset(data_dir=real_data)
+    for label, folder in ((0, "T-shirt-top"), (7, "Sneakers"), (8, "Bolsa")):  # the names may be spelt any way
+        (root / folder).mkdir(parents=True)
+        for i, index in enumerate(np.flatnonzero(data.y_test == label)[:per_class]):
+            Image.fromarray(255 - data.x_test[index]).resize((112, 112)).convert("RGB").save(root / folder / f"{i}.jpg")
+    return root
 
 
 @pytest.mark.parametrize(
@@ -23,11 +38,20 @@ pytestmark = pytest.mark.slow
                 "3 mais prováveis:",
                 "Época 1/1 - ",
                 "acurácia de validação: 0,",
+                "30 fotos: {'Camiseta/top': 10, 'Tênis': 10, 'Bolsa': 10}",
+                "adaptado, acurácia no teste do Fashion-MNIST: ",
             ],
         ),
         (
             "intro-provador-en.ipynb",
-            ["['Ankle boot', 'Pullover', 'Trouser'", "Test accuracy: 0.", "Epoch 1/1 - ", "val_accuracy: 0."],
+            [
+                "['Ankle boot', 'Pullover', 'Trouser'",
+                "Test accuracy: 0.",
+                "Epoch 1/1 - ",
+                "val_accuracy: 0.",
+                "30 photos: {'T-shirt/top': 10, 'Sneaker': 10, 'Bag': 10}",
+                "adapted, Fashion-MNIST test accuracy: 0.",
+            ],
         ),
     ],
 )
@@ -35,6 +59,7 @@ def test_notebook_runs_top_to_bottom(name, words, real_data, tmp_path, monkeypat
     monkeypatch.setenv("PROVADOR_EXAMPLE_EPOCHS", "1")
     monkeypatch.setenv("PROVADOR_EXAMPLE_MAX_TRAIN", "5000")
     monkeypatch.setenv("PROVADOR_EXAMPLE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("PROVADOR_EXAMPLE_PHOTOS", str(product_photos(tmp_path / "photos", real_data)))
     notebook = nbformat.read(EXAMPLES / name, as_version=4)
     nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip

@@ -4,7 +4,7 @@ wrong, with nothing lost, nothing leaked and no traceback. A new surface adds it
 
 Surfaces: export targets, study files and their storage, the journal, worker liveness, search
 spaces and --workers, checkpoints, the calibration temperature, ONNX files served, cookies,
-the catalogs, and file permissions."""
+the catalogs, file permissions, photo folders and the collection folder."""
 
 from __future__ import annotations
 
@@ -595,3 +595,76 @@ def test_a_trained_runs_files_are_readable_by_others_under_the_usual_umask(tiny_
     mask = _files._umask()
     for name in (runs.RUN_FILE, runs.METRICS_FILE, runs.RECIPE_FILE, runs.HISTORY_FILE):
         assert (run.path / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+# --- photo folders and the collection folder ---------------------------------------------
+
+
+def test_a_hostile_photo_folder_costs_a_listed_skip_per_file_and_loses_nothing(tmp_path, capsys):
+    """Every crafted file in a class folder is skipped with its reason; the good photo is used,
+    and `adapt`'s reading never blocks (a pipe), never loops (a link cycle) and never decodes a bomb."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from provador.datasets import FASHION_MNIST_CLASSES
+    from provador.photo_folders import read_photo_folders
+
+    bag = tmp_path / "photos" / "Bag"
+    bag.mkdir(parents=True)
+    Image.new("RGB", (80, 60), (40, 40, 40)).save(bag / "good.jpg")
+    os.mkfifo(bag / "pipe.jpg")
+    (bag / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    (bag / "cycle").symlink_to(bag.parent, target_is_directory=True)
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 1, 0, 0, 0, 0)  # 3.6 gigapixels declared, a few bytes sent
+    chunk = b"IHDR" + ihdr
+    (bag / "bomb.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk)))  # fmt: skip
+    (bag / "empty.jpg").write_bytes(b"")
+    (bag / "text.jpg").write_text("<html>not a photo</html>")
+    before = snapshot(tmp_path / "photos")
+    found = read_photo_folders([tmp_path / "photos"], FASHION_MNIST_CLASSES)
+    assert found.sources == [str(bag / "good.jpg")]
+    reasons = dict(found.skipped)
+    assert set(reasons) == {str(bag / n) for n in ("pipe.jpg", "dangling.jpg", "bomb.png", "empty.jpg", "text.jpg")}
+    assert "not a regular file" in reasons[str(bag / "pipe.jpg")]
+    assert "megapixels" in reasons[str(bag / "bomb.png")] or "not an image" in reasons[str(bag / "bomb.png")]
+    assert snapshot(tmp_path / "photos") == before
+    code, out = run_cli(["data", "info", "--photos", str(tmp_path / "photos")], capsys)
+    assert code == 0 and "5 files skipped" in out and "Traceback" not in out
+
+
+def test_the_collection_folder_takes_only_the_runs_classes_and_never_overwrites(run_copy, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from provador.serve import create_app
+
+    run, data_dir = run_copy
+    folder = tmp_path / "collected"
+    label = run.class_names[1]
+    (folder / label).mkdir(parents=True)
+    jpeg = tmp_path / "x.jpg"
+    from PIL import Image
+
+    Image.new("RGB", (50, 70), (20, 30, 40)).save(jpeg)
+    data = jpeg.read_bytes()
+    # A file of the teacher's already where the upload would go: kept as it is.
+    name = hashlib.sha256(data).hexdigest()[:32] + ".jpg"
+    (folder / label / name).write_bytes(b"the teacher's own file")
+    with TestClient(create_app(run, data_dir=data_dir, collect=folder)) as client:
+        for hostile in ("..", "../..", "/etc", f"{label}/../..", "%2e%2e", label + "\x00"):
+            answer = client.post("/v1/collect", params={"label": hostile}, files={"file": ("x.jpg", data)})
+            assert answer.status_code == 422, hostile
+        answer = client.post("/v1/collect", params={"label": label}, files={"file": ("../../x.jpg", data)})
+        assert answer.status_code == 200 and answer.json()["created"] is False
+    assert (folder / label / name).read_bytes() == b"the teacher's own file"
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [label, f"{label}/{name}"]
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(ProvadorError, match="Cannot collect photos into"):
+            create_app(run, data_dir=data_dir, collect=read_only)
+    with pytest.raises(ProvadorError, match="Cannot collect photos into"):
+        create_app(run, data_dir=data_dir, collect=jpeg)  # a file, not a folder

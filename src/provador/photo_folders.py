@@ -249,6 +249,8 @@ def _prepare_all(found, folders, class_names, skipped, left_out, progress) -> Ph
 
 def _read_bytes(path: Path) -> bytes:
     try:
+        if not path.is_file():  # a pipe or a device would block or never end; a dangling link has nothing
+            raise InputError(_("{path} is not a regular file.").format(path=path))
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise InputError(

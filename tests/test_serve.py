@@ -193,3 +193,16 @@ def test_collect_keeps_a_photo_only_under_a_class_of_the_run_and_never_twice(tin
         assert 'data-lang="pt"' in client.get("/").text and '"collect": true' in client.get("/").text
     with TestClient(create_app(run, data_dir=data_dir)) as client:
         assert client.get("/v1/collect").status_code == 404 and '"collect": false' in client.get("/").text
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 5, 10])
+def test_top_k_is_the_requests_own_from_one_to_ten(served, top_k):
+    """top_k above the Predictor's default of 3 used to be cut to 3: the answer lists exactly top_k
+    classes, most probable first."""
+    client, _, _ = served
+    answer = client.post(f"/v1/predict?top_k={top_k}", json={"images": [np.zeros((28, 28), int).tolist()]}).json()
+    top = answer["predictions"][0]["top"]
+    assert len(top) == top_k
+    assert [entry["probability"] for entry in top] == sorted(
+        answer["predictions"][0]["probabilities"].values(), reverse=True
+    )[:top_k]

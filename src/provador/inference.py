@@ -229,9 +229,15 @@ class Predictor:
         return self.prepare_photo(source, name).pixels
 
     def prediction_from(
-        self, probabilities: np.ndarray, source: str, true_label: str | None = None, reason: str | None = None
+        self,
+        probabilities: np.ndarray,
+        source: str,
+        true_label: str | None = None,
+        reason: str | None = None,
+        top_k: int | None = None,
     ) -> Prediction:
-        """Name the classes of one row of probabilities: the top one, the top-k, all of them.
+        """Name the classes of one row of probabilities: the top one, the `top_k` (default: the
+        Predictor's), all of them.
 
         The answer is unsure when its probability is under LOW_CONFIDENCE or when `reason` says
         why the input is doubtful (e.g. no garment was found in the photo)."""
@@ -243,7 +249,7 @@ class Predictor:
             label=self.class_names_[best],
             class_index=best,
             probability=values[best],
-            top=[(self.class_names_[i], values[i]) for i in order[: self.top_k]],
+            top=[(self.class_names_[i], values[i]) for i in order[: top_k or self.top_k]],
             probabilities=dict(zip(self.class_names_, values)),
             true_label=true_label,
             low_confidence=values[best] < LOW_CONFIDENCE or reason is not None,

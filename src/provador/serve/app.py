@@ -174,8 +174,8 @@ def create_app(
         probabilities = await state["batcher"].predict(images)
         answers = []
         for name, pixels, row, reason in zip(names, images, probabilities, reasons):
-            answer = predictor.prediction_from(row, name, reason=reason).to_dict()
-            answer["top"] = answer["top"][:top_k]
+            # The request's own top_k: a choice of this request, not state of the shared Predictor.
+            answer = predictor.prediction_from(row, name, reason=reason, top_k=top_k).to_dict()
             answer.pop("true_label")
             # The request's language, in fields of their own: `label` and the rest stay canonical.
             answer["label_localized"] = class_name(answer["label"])

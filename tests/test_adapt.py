@@ -305,3 +305,22 @@ def test_report_with_photos_adds_their_scores_and_a_gallery_of_the_photos_it_got
     gallery = Image.open(run.path / "photo-mistakes.png")
     assert gallery.width > 500 and np.asarray(gallery.convert("L")).std() > 10
     assert 'alt="Photos answered wrongly"' in page
+
+
+def test_a_folder_of_photo_folders_is_read_and_label_names_a_folders_class(tmp_path, capsys):
+    """`--photos ../shared/photos` (SOURCE/CLASS/photo) reads each source; `--label` gives a folder
+    whose name is no class its class (the development set's footwear-* folders)."""
+    root = tmp_path / "photos"
+    photo(root / "shop" / "Bag" / "a.jpg", 30)
+    photo(root / "home" / "T-shirt-top" / "b.jpg", 60)
+    photo(root / "home" / "footwear-shoes" / "c.jpg", 90)
+    found = read_photo_folders([root], FASHION_MNIST_CLASSES)
+    assert len(found) == 2 and found.left_out == [str(root / "home" / "footwear-shoes")]
+    found = read_photo_folders([root], FASHION_MNIST_CLASSES, labels={"footwear-shoes": "sneakers"})
+    assert found.per_class()["Sneaker"] == 1 and len(found) == 3 and not found.left_out
+    code, out, err = run_cli(capsys, "data", "info", "--photos", root, "--label", "footwear-shoes=Tênis")
+    assert code == 0 and "  Sneaker          1" in out
+    code, _, err = run_cli(capsys, "data", "info", "--photos", root, "--label", "footwear-shoes=Boots")
+    assert code == 1 and "--label footwear-shoes=Boots: Boots is not a class. Expected one of T-shirt/top" in err
+    code, _, err = run_cli(capsys, "data", "info", "--photos", root, "--label", "footwear-shoes")
+    assert code == 1 and "Expected --label FOLDER=CLASS" in err

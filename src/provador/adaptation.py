@@ -32,9 +32,11 @@ def adapt(
     quiet: bool = False,
     resume: runs.Run | str | Path | None = None,
     keep_checkpoints: bool = False,
+    labels: dict[str, str] | None = None,
 ) -> runs.Run:
     """Fine-tune a completed run on labelled photo folders (each: one subfolder per class) and
-    return the new run; `resume=RUN` continues an adapted run that stopped."""
+    return the new run; `labels` names the class of folders named otherwise; `resume=RUN`
+    continues an adapted run that stopped."""
     if resume is not None:
         return training.train(resume=resume, data_dir=data_dir, quiet=quiet, keep_checkpoints=keep_checkpoints)
     if run is None or not photos:
@@ -48,13 +50,14 @@ def adapt(
               "was trained on.").format(run=parent.path, theirs=", ".join(parent.class_names),
                                         ours=", ".join(dataset.class_names))
         )  # fmt: skip
-    photo_set = read_photo_folders(photos, dataset.class_names, progress=not quiet)
+    photo_set = read_photo_folders(photos, dataset.class_names, progress=not quiet, labels=labels)
     check_can_learn(photo_set)
     if not quiet:
         print(describe(photo_set))
     recipe = recipe.with_overrides(
         {"adapt.parent_model_sha256": parent.model_digest(), "adapt.photos_sha256": photo_set.content_sha256(),
-         "adapt.photos": [str(Path(p).resolve()) for p in photos]}, origin="--photos")  # fmt: skip
+         "adapt.photos": [str(Path(p).resolve()) for p in photos], "adapt.labels": dict(labels or {})},
+        origin="--photos")  # fmt: skip
     mixed = adapted_dataset(dataset, photo_set, recipe.adapt.photo_validation, recipe.adapt.photo_share,
                             recipe.adapt.fashion_images, recipe.seed)  # fmt: skip
     training.check_fits(recipe, mixed)
@@ -79,7 +82,7 @@ def adapted_recipe(parent: runs.Run, overrides=None, epochs=None, seed=None):
     """The parent's recipe with the adapt overlay, `--set`, `--epochs` and `--seed` applied; the
     model cannot change (the weights are the parent's)."""
     overrides = dict(overrides or {})
-    pinned = ("adapt.parent", "adapt.parent_model_sha256", "adapt.photos", "adapt.photos_sha256")
+    pinned = ("adapt.parent", "adapt.parent_model_sha256", "adapt.photos", "adapt.photos_sha256", "adapt.labels")
     model_keys = [key for key in overrides if key.split(".")[0] == "model" or key in pinned]
     if model_keys:
         raise RecipeError(

@@ -363,6 +363,16 @@ def _add_photos(parser: argparse.ArgumentParser, required: bool) -> None:
         "--photos", action="append", default=[], metavar="DIR", required=required,
         help=_("a folder of labelled photos, one subfolder per class (DIR/Sneaker/photo.jpg); may be repeated"),
     )  # fmt: skip
+    parser.add_argument(
+        "--label", action="append", default=[], metavar="FOLDER=CLASS",
+        help=_("the class of photo subfolders named otherwise, e.g. footwear-shoes=Sneaker; may be repeated"),
+    )  # fmt: skip
+
+
+def _labels(args) -> dict[str, str]:
+    from provador.photo_folders import parse_labels
+
+    return parse_labels(args.label)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -409,7 +419,7 @@ def cmd_data_info(args) -> None:
         from provador.datasets import FASHION_MNIST_CLASSES
         from provador.photo_folders import read_photo_folders
 
-        photo_set = read_photo_folders(args.photos, FASHION_MNIST_CLASSES, progress=not args.json)
+        photo_set = read_photo_folders(args.photos, FASHION_MNIST_CLASSES, progress=not args.json, labels=_labels(args))
         print(json.dumps(photo_set.summary(), indent=2) if args.json else describe(photo_set))
         return
     data = load_dataset(data_dir=args.data_dir, validation=_number(args.validation), split=args.split, seed=0)
@@ -523,12 +533,12 @@ def cmd_adapt(args) -> None:
             _("Name the run to adapt and at least one photo folder: provador adapt RUN --photos DIR "
               "(or continue an adapted run with --resume RUN).")
         )  # fmt: skip
-    if args.resume and (args.run or args.photos):
+    if args.resume and (args.run or args.photos or args.label):
         raise ProvadorError(_("A resumed run keeps its own parent and photos: drop RUN and --photos with --resume."))
     run = adapt(
         args.run, args.photos, overrides=_overrides(args.set), epochs=args.epochs, seed=args.seed,
         runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet, resume=args.resume,
-        keep_checkpoints=args.keep_checkpoints,
+        keep_checkpoints=args.keep_checkpoints, labels=_labels(args),
     )  # fmt: skip
     if args.quiet:
         print(run.path)
@@ -542,7 +552,7 @@ def cmd_evaluate(args) -> None:
 
         if args.record:
             raise ProvadorError(_("--record writes the test set's result; drop it with --photos."))
-        result = score_photos(args.run, args.photos)
+        result = score_photos(args.run, args.photos, labels=_labels(args))
         print(json.dumps(result, indent=2) if args.json else format_photo_scores(result))
         return
     result = evaluate(args.run, data_dir=args.data_dir, record=args.record)
@@ -552,7 +562,11 @@ def cmd_evaluate(args) -> None:
 def cmd_report(args) -> None:
     from provador.report import build_report
 
-    print(_("Report: {path}").format(path=build_report(args.run, data_dir=args.data_dir, photos=args.photos)))
+    print(
+        _("Report: {path}").format(
+            path=build_report(args.run, data_dir=args.data_dir, photos=args.photos, labels=_labels(args))
+        )
+    )
 
 
 def cmd_runs(args) -> None:

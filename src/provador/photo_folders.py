@@ -125,16 +125,26 @@ class PhotoSet:
 
 
 def read_photo_folders(
-    folders: list[str | Path], class_names: tuple[str, ...] | list[str], progress: bool = False
+    folders: list[str | Path],
+    class_names: tuple[str, ...] | list[str],
+    progress: bool = False,
+    labels: dict[str, str] | None = None,
 ) -> PhotoSet:
-    """Read, prepare and label every photo under `folders` (each: one subfolder per class)."""
+    """Read, prepare and label every photo under `folders` (each: one subfolder per class, or a
+    folder of such folders, as SOURCE/CLASS/photo). `labels` names the class of subfolders whose
+    name is none (`{"footwear-shoes": "Sneaker"}`)."""
     class_names = tuple(class_names)
-    keys = class_keys(class_names)
+    keys = {**class_keys(class_names), **_label_keys(labels or {}, class_names)}
     found: list[tuple[Path, int]] = []
     skipped: list[tuple[str, str]] = []
     left_out: list[str] = []
     for folder in map(Path, folders):
         class_dirs = _class_dirs(folder, class_names)
+        if not any(match_class(d.name, keys) is not None for d in class_dirs):
+            # No class here: a folder of photo folders (one per source, like ../shared/photos)?
+            nested = [child for d in class_dirs for child in _subfolders(d)]
+            if any(match_class(child.name, keys) is not None for child in nested):
+                class_dirs = nested
         for class_dir in class_dirs:
             label = match_class(class_dir.name, keys)
             if label is None:
@@ -152,8 +162,44 @@ def read_photo_folders(
               "each holding photos. Subfolders left out: {left}.").format(
                 folders=", ".join(map(str, folders)), classes=", ".join(class_names),
                 left=", ".join(Path(p).name for p in left_out) or _("none"))
+            + (" " + _("Name the class of a folder with --label FOLDER=CLASS.") if left_out else "")
         )  # fmt: skip
     return _prepare_all(found, [str(f) for f in folders], class_names, skipped, left_out, progress)
+
+
+def _label_keys(labels: dict[str, str], class_names: tuple[str, ...]) -> dict[str, int]:
+    """The folder names `labels` gives a class, as keys; a class that is none is refused."""
+    keys, spellings = {}, class_keys(class_names)
+    for folder, label in labels.items():
+        index = match_class(label, spellings)
+        if index is None:
+            raise InputError(
+                _("--label {folder}={label}: {label} is not a class. Expected one of {classes}.").format(
+                    folder=folder, label=label, classes=", ".join(class_names))
+            )  # fmt: skip
+        keys[_key(folder)] = index
+    return keys
+
+
+def parse_labels(assignments: list[str]) -> dict[str, str]:
+    """`--label FOLDER=CLASS` options as a dict."""
+    labels = {}
+    for assignment in assignments:
+        folder, sep, label = assignment.partition("=")
+        if not sep or not folder.strip() or not label.strip():
+            raise InputError(
+                _("Expected --label FOLDER=CLASS, e.g. --label footwear-shoes=Sneaker. Received: {value!r}").format(
+                    value=assignment)
+            )  # fmt: skip
+        labels[folder.strip()] = label.strip()
+    return labels
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
 
 
 def _class_dirs(folder: Path, class_names: tuple[str, ...]) -> list[Path]:

@@ -17,11 +17,14 @@ from provador.photo_folders import PhotoSet, read_photo_folders
 CONFIDENT = 0.9  # "wrong with probability ≥ 0.9": the mistakes a user would believe
 
 
-def score_photos(run: runs.Run | str | Path, photos: PhotoSet | list[str | Path], predictor=None) -> dict:
-    """Scores of `run` on labelled photos (a PhotoSet, or photo folders to read)."""
+def score_photos(
+    run: runs.Run | str | Path, photos: PhotoSet | list[str | Path], predictor=None, labels: dict | None = None
+) -> dict:
+    """Scores of `run` on labelled photos (a PhotoSet, or photo folders to read with `labels`)."""
     run = runs.resolve_run(run)
     predictor = predictor or Predictor(run)
-    photo_set = photos if isinstance(photos, PhotoSet) else read_photo_folders(photos, predictor.class_names_)
+    photo_set = photos if isinstance(photos, PhotoSet) else read_photo_folders(photos, predictor.class_names_,
+                                                                               labels=labels)  # fmt: skip
     return analyse_photos(predictor.predict_probabilities(photo_set.pixels), photo_set)
 
 

@@ -185,13 +185,13 @@ def _photo_section(run: runs.Run, scores: dict) -> str:
                      "these say what to expect on others like them."))  # fmt: skip
 
 
-def write_photo_scores(run: runs.Run, folders: list) -> dict:
+def write_photo_scores(run: runs.Run, folders: list, labels: dict | None = None) -> dict:
     """Score the run on labelled photo folders, keep the scores in metrics.json (`photos`) and draw
     the gallery of the photos it got wrong."""
     from provador import photos as photo_pipeline
     from provador.photo_scores import score_photos
 
-    scores = score_photos(run, [str(f) for f in folders])
+    scores = score_photos(run, [str(f) for f in folders], labels=labels)
     scores["folders"] = [str(f) for f in folders]
     shown = scores["mistakes"][:PHOTO_MISTAKES_SHOWN]
     thumbnails, seen = [], []
@@ -271,7 +271,12 @@ pre {{ background: #f6f6f6; padding: .8em; overflow-x: auto; }}
 """
 
 
-def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None, photos: list | None = None) -> Path:
+def build_report(
+    run: runs.Run | str | Path,
+    data_dir: str | Path | None = None,
+    photos: list | None = None,
+    labels: dict | None = None,
+) -> Path:
     """Evaluate a finished run again and redraw its pictures and report.html; `photos` (labelled
     photo folders) adds a section with the scores on them and a gallery of its mistakes."""
     run = runs.resolve_run(run)
@@ -284,5 +289,5 @@ def build_report(run: runs.Run | str | Path, data_dir: str | Path | None = None,
     model, dataset, probabilities, _result = evaluate_run(run, data_dir, record=True)
     write_pictures(run, model, dataset, probabilities)
     if photos:
-        write_photo_scores(run, photos)
+        write_photo_scores(run, photos, labels)
     return write_report(run, model, dataset)

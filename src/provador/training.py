@@ -111,7 +111,7 @@ def training_data(recipe: Recipe, data_dir: str | Path | None = None, progress: 
     adapt = recipe.adapt
     if adapt is None:
         return dataset
-    photo_set = read_photo_folders(adapt.photos, dataset.class_names, progress=progress)
+    photo_set = read_photo_folders(adapt.photos, dataset.class_names, progress=progress, labels=adapt.labels)
     if adapt.photos_sha256 and photo_set.content_sha256() != adapt.photos_sha256:
         raise RunError(
             _("The photos in {folders} are not the ones this run started with (photos were added, removed or "

@@ -71,6 +71,7 @@ class AdaptSection(_Section):
     parent_model_sha256: str = ""
     photos: list[str] = Field(min_length=1, description="photo folders, one subfolder per class")
     photos_sha256: str = ""
+    labels: dict[str, str] = Field(default={}, description="classes of folders named otherwise (--label)")
     photo_validation: float = Field(default=0.2, gt=0, lt=1, description="share of each class's photos held out")
     photo_share: float = Field(default=0.25, gt=0, lt=1, description="share of each epoch's images that are photos")
     fashion_images: int = Field(default=20000, ge=0, description="dataset images mixed in, so it keeps what it knew")

@@ -40,8 +40,15 @@ def adapt(
     if resume is not None:
         if run is not None or photos or labels:
             raise RecipeError(_("A resumed run keeps its own parent and photos: drop RUN and --photos with --resume."))
-        return training.train(resume=resume, overrides=overrides, epochs=epochs, seed=seed, data_dir=data_dir,
-                              quiet=quiet, keep_checkpoints=keep_checkpoints)  # refuses what a resume cannot change
+        return training.train(
+            resume=resume,
+            overrides=overrides,
+            epochs=epochs,
+            seed=seed,
+            data_dir=data_dir,
+            quiet=quiet,
+            keep_checkpoints=keep_checkpoints,
+        )  # refuses what a resume cannot change
     if run is None or not photos:
         raise RecipeError(_("Name the run to adapt and at least one photo folder: provador adapt RUN --photos DIR."))
     parent = _completed(runs.resolve_run(run))

@@ -73,7 +73,7 @@ class AdaptSection(_Section):
     photos_sha256: str = ""
     labels: dict[str, str] = Field(default={}, description="classes of folders named otherwise (--label)")
     photo_validation: float = Field(default=0.2, gt=0, lt=1, description="share of each class's photos held out")
-    photo_share: float = Field(default=0.25, gt=0, lt=1, description="share of each epoch's images that are photos")
+    photo_share: float = Field(default=0.5, gt=0, lt=1, description="share of each epoch's images that are photos")
     fashion_images: int = Field(default=20000, ge=0, description="dataset images mixed in, so it keeps what it knew")
 
 

@@ -30,8 +30,11 @@ demo: setup data
 	$(BIN)/provador train --recipe seed
 	$(BIN)/provador predict runs/latest --test-index 0:10
 
+# Tests run in worker processes, one per core up to 4 (pytest-xdist): most wait on a child
+# process, a server or a browser as much as they compute. PYTEST_WORKERS=0 runs them in one.
+PYTEST_WORKERS ?= auto
 test: setup-dev data test-system
-	PROVADOR_REQUIRE_ALL=$(if $(filter 1,$(ALLOW_SKIPS)),,1) $(BIN)/python -m pytest
+	PROVADOR_REQUIRE_ALL=$(if $(filter 1,$(ALLOW_SKIPS)),,1) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses=4
 
 # After marking or changing a string with _(): extract it, merge it into the Portuguese catalog,
 # translate the new entries in src/provador/locale/pt/LC_MESSAGES/provador.po, then run this again

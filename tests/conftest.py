@@ -47,6 +47,21 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("PROVADOR_LANG", "en")  # the tests read English unless they choose Portuguese
 
 
+def ctrl_c_after_epoch_two(monkeypatch) -> None:
+    """Training is interrupted (as by Ctrl-C) once its second epoch's history row is written,
+    before that epoch's checkpoint: `monkeypatch.undo()` lets training run normally again."""
+    from provador.callbacks import HistoryRecorder
+
+    original = HistoryRecorder.on_epoch_end
+
+    def interrupted(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(HistoryRecorder, "on_epoch_end", interrupted)
+
+
 def make_images(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """28×28 uint8 images a small model can learn: class k lights rows 2k to 2k+3."""
     rng = np.random.default_rng(seed)

@@ -20,6 +20,7 @@ from provador.datasets import FASHION_MNIST_CLASSES
 from provador.errors import InputError, RecipeError, RunError
 from provador.photo_folders import read_photo_folders
 from provador.photo_scores import score_photos
+from tests.conftest import ctrl_c_after_epoch_two
 
 DEV_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 
@@ -219,22 +220,13 @@ def test_an_adapted_run_works_as_any_run(adapted, capsys, tmp_path):
 
 
 def test_an_interrupted_adaptation_resumes_and_refuses_changed_photos(tiny_run, tmp_path, monkeypatch):
-    from provador.callbacks import HistoryRecorder
-
     parent, data_dir = tiny_run
     teach = write_photos(tmp_path / "teach", per_class=4)
-    original = HistoryRecorder.on_epoch_end
-
-    def interrupt_at_two(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(HistoryRecorder, "on_epoch_end", interrupt_at_two)
+    ctrl_c_after_epoch_two(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         adapt(parent, [teach], data_dir=data_dir, runs_dir=tmp_path / "runs", quiet=True,
               overrides={"training.epochs": 3, "adapt.fashion_images": 100})  # fmt: skip
-    monkeypatch.setattr(HistoryRecorder, "on_epoch_end", original)
+    monkeypatch.undo()
     (stopped,) = (tmp_path / "runs").iterdir()
     assert runs.Run(stopped).status == "interrupted"
     moved = teach / "0" / "0.png"

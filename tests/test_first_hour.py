@@ -12,8 +12,9 @@ import optuna
 import pytest
 from PIL import Image
 
-from provador import plots, runs, studies, training
+from provador import plots, runs, studies
 from provador.cli import main
+from tests.conftest import ctrl_c_after_epoch_two
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -81,14 +82,7 @@ def test_inspect_shows_weights_only_when_asked_and_the_same_ones_every_time(caps
 
 
 def test_ctrl_c_and_evaluate_point_to_resume(capsys, tiny_dir, tmp_path, monkeypatch):
-    real = training.HistoryRecorder.on_epoch_end
-
-    def stopped_at_epoch_two(self, epoch, logs=None):
-        real(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(training.HistoryRecorder, "on_epoch_end", stopped_at_epoch_two)
+    ctrl_c_after_epoch_two(monkeypatch)
     argv = ["train", "--set", "data.dataset=idx", "--set", "data.validation=50", "--set", "model.hidden=[8]",
             "--epochs", "4", "--data-dir", tiny_dir, "--runs-dir", tmp_path / "runs", "--quiet"]  # fmt: skip
     code, _, err = run_cli(capsys, *argv)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from provador import runs
-from provador.callbacks import HistoryRecorder
 from provador.errors import RecipeError, RunError, TrainingDiverged
 from provador.evaluation import evaluate
 from provador.training import train
+from tests.conftest import ctrl_c_after_epoch_two
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -83,14 +83,7 @@ def test_divergence_stops_at_once_and_marks_the_run_failed(tiny_dir, tiny_recipe
 
 
 def test_ctrl_c_leaves_an_interrupted_run_without_complete_looking_files(tiny_dir, tiny_recipe, tmp_path, monkeypatch):
-    original = HistoryRecorder.on_epoch_end
-
-    def interrupt_after_two(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(HistoryRecorder, "on_epoch_end", interrupt_after_two)
+    ctrl_c_after_epoch_two(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
     (run_dir,) = (tmp_path / "runs").iterdir()

@@ -70,10 +70,15 @@ MAX_CLASSES = 100  # labels are class numbers 0..MAX_CLASSES-1: each class costs
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def cache_dir() -> Path:
-    """The user cache folder for downloaded data (honours XDG_CACHE_HOME)."""
+def user_cache() -> Path:
+    """provador's folder in the user's cache (honours XDG_CACHE_HOME)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "provador" / "fashion-mnist"
+    return Path(base) / "provador"
+
+
+def cache_dir() -> Path:
+    """The user cache folder for downloaded data."""
+    return user_cache() / "fashion-mnist"
 
 
 def downloads_allowed() -> bool:

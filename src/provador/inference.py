@@ -257,7 +257,7 @@ class Predictor:
         )
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = photos.IMAGE_SUFFIXES
 
 
 def _onnx_session(run: runs.Run):

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from provador import _files, photos, segmentation
-from provador.datasets import Dataset
+from provador.datasets import Dataset, user_cache
 from provador.errors import InputError
 from provador.i18n import LANGUAGES, _, class_name, language
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = photos.IMAGE_SUFFIXES
 MAX_FILE_BYTES = 50 * 2**20  # a larger file is no phone photo: skipped, not read into memory
 MIN_PER_CLASS_TO_HOLD_OUT = 2  # a class needs this many photos to keep one for validation
 
@@ -71,8 +71,7 @@ def pipeline_fingerprint() -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "provador" / "photos" / pipeline_fingerprint()
+    return user_cache() / "photos" / pipeline_fingerprint()
 
 
 @dataclass

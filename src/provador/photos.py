@@ -34,6 +34,7 @@ WORK_SIDE = 160  # photos are segmented at this long edge: enough for an outline
 MAX_PIXELS = 40_000_000  # decompression bombs: Pillow only warns below 2× its own limit
 SHRINK_ABOVE = 4_000_000  # a decoded image over this many pixels is box-reduced at once, in its own mode
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")  # what a folder's images end with
 
 
 @dataclass(frozen=True)

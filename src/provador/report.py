@@ -189,17 +189,20 @@ def write_photo_scores(run: runs.Run, folders: list, labels: dict | None = None)
     """Score the run on labelled photo folders, keep the scores in metrics.json (`photos`) and draw
     the gallery of the photos it got wrong."""
     from provador import photos as photo_pipeline
+    from provador.photo_folders import read_photo_folders
     from provador.photo_scores import score_photos
 
-    scores = score_photos(run, [str(f) for f in folders], labels=labels)
+    photo_set = read_photo_folders([str(f) for f in folders], run.class_names, labels=labels)
+    scores = score_photos(run, photo_set)
     scores["folders"] = [str(f) for f in folders]
     shown = scores["mistakes"][:PHOTO_MISTAKES_SHOWN]
-    thumbnails, seen = [], []
+    thumbnails = []
     for mistake in shown:
         image = photo_pipeline.to_rgb(photo_pipeline.open_image(mistake["file"], draft_side=256))
         image.thumbnail((256, 256))
         thumbnails.append(np.asarray(image))
-        seen.append(photo_pipeline.prepare(mistake["file"]).pixels)
+    # What the model saw: the photo set holds it already (prepared once, or from the cache).
+    seen = [photo_set.pixels[photo_set.sources.index(m["file"])] for m in shown]
     captions = [
         _("{predicted} {probability}\n(true: {true})").format(
             predicted=class_name(m["predicted"]), probability=percent(m["probability"], 0), true=class_name(m["true"]))

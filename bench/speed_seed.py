@@ -26,8 +26,9 @@ TORCH_VENV = HERE / ".venv-torch"
 def provador_worker(epochs: int) -> None:
     """Runs in a subprocess: provador's seed recipe with per-epoch timing."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
+    from provador.answer import predict_probabilities
     from provador.datasets import dataset_for
-    from provador.evaluation import metrics_from_probabilities, predict_probabilities
+    from provador.evaluation import metrics_from_probabilities
     from provador.timing import EpochTimer
     from provador.training import build_for, resolve_recipe
 

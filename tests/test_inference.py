@@ -10,7 +10,7 @@ from provador.inference import Predictor, parse_indices
 def test_predictor_answers_like_the_model(tiny_run):
     run, data_dir = tiny_run
     data = load_dataset("idx", data_dir, validation=50)
-    predictor = Predictor(run, top_k=3)
+    predictor = Predictor(run)
     predictions = predictor.predict(data.x_test[:10], labels=data.y_test[:10])
     probabilities = predictor.predict_probabilities(data.x_test[:10])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
@@ -110,7 +110,7 @@ def test_a_model_trained_with_mirroring_answers_the_same_for_a_mirrored_image(ti
 
     recipe = tiny_recipe.with_overrides({"model.augmentation": "photo", "training.epochs": 1})
     predictor = Predictor(train(recipe, data_dir=tiny_dir, runs_dir=tmp_path, quiet=True))
-    assert predictor.mirror_
+    assert predictor.answer.mirror
     images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
     np.testing.assert_allclose(
         predictor.predict_probabilities(images), predictor.predict_probabilities(images[:, :, ::-1]), atol=1e-6
@@ -143,29 +143,3 @@ def test_folders_are_predicted_recursively_and_unreadable_files_skipped(tiny_run
     assert len(errors) == 1 and errors[0][0].endswith("broken.jpg") and "not an image" in errors[0][1]
     seen = sorted(p.relative_to(tmp_path / "seen").as_posix() for p in (tmp_path / "seen").rglob("*.png"))
     assert seen == ["a/same-name.input.png", "b/deeper/same-name.input.png"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("architecture", "augmentation"), [("mlp", "none"), ("cnn", "flip")])
-def test_the_predictor_and_evaluation_agree_on_the_whole_test_set(real_data, tmp_path, architecture, augmentation):
-    """Two prediction paths (Keras' predict in evaluation, the jitted forward pass in the Predictor,
-    with mirroring for the CNN) must give the same probabilities, or `evaluate` and `predict` disagree."""
-    from provador.evaluation import predict_probabilities
-    from provador.models import mirrors_at_inference
-    from provador.recipes import load_recipe
-    from provador.training import train
-
-    small = {"model.filters": [8, 16], "model.dense": 32} if architecture == "cnn" else {"model.hidden": [64]}
-    recipe = load_recipe("seed").with_overrides({
-        "model.architecture": architecture, "model.augmentation": augmentation,
-        "data.max_train": 2000, "training.epochs": 1, **small,  # the paths' agreement, not the model's size
-    })  # fmt: skip
-    run = train(recipe, runs_dir=tmp_path, quiet=True)
-    predictor = Predictor(run)
-    predictor.temperature_ = 1.0  # the calibration is the Predictor's own step: compare the model's answers
-    data = load_dataset(validation=1000)
-    evaluated = predict_probabilities(run.load_model(), data.x_test, 1024, mirrors_at_inference(recipe.model_params))
-    served = predictor.predict_probabilities(data.x_test)
-    assert served.shape == evaluated.shape == (10_000, 10) and predictor.mirror_ == (augmentation != "none")
-    np.testing.assert_allclose(served, evaluated, atol=2e-5)
-    assert (served.argmax(axis=1) != evaluated.argmax(axis=1)).sum() <= 2  # ties within float noise only

@@ -444,7 +444,7 @@ def test_an_older_run_without_newer_fields_still_loads(damaged_copy):
     assert run.run_metrics.test.per_class is None and run.run_metrics.test.accuracy == metrics["test"]["accuracy"]
     from provador.inference import Predictor
 
-    assert Predictor(run).temperature_ == 1.0
+    assert Predictor(run).answer.temperature == 1.0
     assert runs.summarize(path)["test_accuracy"] == metrics["test"]["accuracy"]
 
 

@@ -619,7 +619,7 @@ def cmd_predict(args) -> int:
 
     if args.top < 1:
         raise ProvadorError(_("Expected --top to be a positive integer. Received: {value}").format(value=args.top))
-    predictor = Predictor(args.run, top_k=args.top)
+    predictor = Predictor(args.run)
     predictions = []
     if args.test_index or not args.images:
         from provador.datasets import dataset_for
@@ -627,13 +627,13 @@ def cmd_predict(args) -> int:
         data = dataset_for(predictor.run_.recipe, args.data_dir, progress=False)
         indices = parse_indices(args.test_index or "0:5", len(data.x_test))
         predictions += predictor.predict(
-            data.x_test[indices], sources=[f"test[{i}]" for i in indices], labels=data.y_test[indices]
+            data.x_test[indices], sources=[f"test[{i}]" for i in indices], labels=data.y_test[indices], top_k=args.top
         )
     failures: list[tuple[str, str]] = []
     from_test_set = len(predictions)  # the summary below counts files only
     if args.images:
         predictions += predictor.predict_files(
-            args.images, show_input=args.show_input, errors=failures, progress=sys.stderr.isatty()
+            args.images, show_input=args.show_input, errors=failures, progress=sys.stderr.isatty(), top_k=args.top
         )
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2))

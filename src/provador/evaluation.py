@@ -7,23 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from provador import _files, runs
+from provador.answer import Answer
 from provador.calibration import apply_temperature, ece_of
 from provador.i18n import _, class_name, number, significant
-from provador.models import mirrors_at_inference
 
 # Keras clips probabilities to this before taking the log; we do the same so
 # our test loss matches `model.evaluate` with sparse categorical cross-entropy.
 _EPSILON = 1e-7
-
-
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 1024, mirror: bool = False) -> np.ndarray:
-    """The model's probabilities; with `mirror`, averaged with those of the mirrored images
-    (as the Predictor answers for models trained with mirroring: see `mirrors_at_inference`)."""
-    probabilities = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float64)
-    if mirror:
-        mirrored = np.asarray(model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0), dtype=np.float64)
-        probabilities = (probabilities + mirrored) / 2
-    return probabilities
 
 
 def metrics_from_probabilities(probabilities: np.ndarray, labels: np.ndarray) -> dict:
@@ -142,9 +132,8 @@ def test_metrics(model, recipe, dataset, calibration: dict | None = None) -> tup
     its probabilities on the test images (mirror-averaged for a model trained with mirroring, as
     the Predictor answers), everything `analyse` reports, and what the run's `calibration` does
     to them. Returns (probabilities, result)."""
-    probabilities = predict_probabilities(
-        model, dataset.x_test, recipe.execution.eval_batch_size, mirrors_at_inference(recipe.model_params)
-    )
+    raw = Answer.for_recipe(recipe.model_params)  # temperature 1: what `calibration_on` measures
+    probabilities = raw.probabilities(raw.compiled(model), dataset.x_test, recipe.execution.eval_batch_size)
     result = analyse(probabilities, dataset.y_test, list(dataset.class_names))
     if calibration:
         result["calibration"] = calibration_on(probabilities, dataset.y_test, calibration)

@@ -306,21 +306,18 @@ def signature(run: runs.Run) -> dict:
 
 
 def _answer_model(run: runs.Run):
-    """A Keras model of provador's whole answer: uint8 in, calibrated probabilities out."""
+    """A Keras model of provador's whole answer (`provador.answer.Answer`, as the Predictor
+    gives it): uint8 in, calibrated probabilities out."""
     from keras import Input, Model, ops
 
     from provador.inference import Predictor
 
     predictor = Predictor(run)
     model = predictor.model_
-    if predictor.mirror_:
+    if predictor.answer.mirror:
         model = _without_augmentation(run, model, predictor.input_shape_)
     pixels = Input(predictor.input_shape_, dtype="uint8", name="pixels")
-    x = ops.cast(pixels, "float32")
-    probabilities = (model(x) + model(ops.flip(x, axis=2))) / 2 if predictor.mirror_ else model(x)
-    if predictor.temperature_ != 1.0:
-        logits = ops.log(ops.maximum(probabilities, 1e-12)) / predictor.temperature_
-        probabilities = ops.softmax(logits, axis=-1)
+    probabilities = predictor.answer(model, ops.cast(pixels, "float32"))
     return Model(pixels, probabilities, name="provador"), predictor.input_shape_
 
 

@@ -12,16 +12,16 @@ import numpy as np
 
 from provador import photos, runs
 from provador._install import pip_install
+from provador.answer import Answer
 from provador.errors import InputError, RunError
 from provador.i18n import N_, _
-from provador.models import mirrors_at_inference
 
 # Below this top probability an answer is reported as a guess, with its top-3.
 LOW_CONFIDENCE = 0.5
 # Reasons in English (the API's canonical text); the CLI and the page show them translated.
 NO_GARMENT = N_("no garment stood out from the background, so the model saw the whole photo")
 LOW_PROBABILITY = N_("the top probability is under 50%")  # LOW_CONFIDENCE
-_CHUNK = 1024  # largest batch handed to the model at once
+DEFAULT_TOP_K = 3  # classes listed per answer unless asked otherwise (CLI --top, API ?top_k)
 
 
 @dataclass(frozen=True)
@@ -54,19 +54,18 @@ class Prediction:
 
 
 class Predictor:
-    """A trained model plus its class names, loaded once and reused for every call.
+    """A trained model plus its class names and its answer, loaded once and reused for every call.
 
     >>> predictor = Predictor("runs/seed-20260101-120000")
-    >>> predictor.predict(images)            # uint8 array (N, 28, 28) or (28, 28)
+    >>> predictor.predict(images, top_k=3)      # uint8 array (N, 28, 28) or (28, 28)
 
-    Probabilities are, for a model trained with mirrored images, the average of each image's and
-    its mirror's (a photographed shoe may point either way), calibrated with the run's
-    temperature (fitted on the validation split at the end of training).
+    Probabilities are `provador.answer.Answer`'s: for a model trained with mirrored images, the
+    average of each image's and its mirror's (a photographed shoe may point either way),
+    calibrated with the run's temperature (fitted on the validation split at the end of
+    training). A Predictor holds no per-call choice: many threads (the server's) share one.
     """
 
-    def __init__(
-        self, run: runs.Run | str | Path, top_k: int = 3, steps: photos.Steps = photos.ALL_STEPS, engine: str = "keras"
-    ):
+    def __init__(self, run: runs.Run | str | Path, steps: photos.Steps = photos.ALL_STEPS, engine: str = "keras"):
         """`engine="onnx"` answers with onnxruntime on the run's exported RUN/export/model.onnx
         (`provador export RUN`), which holds the same answer: model, mirror averaging, calibration."""
         self.run_ = runs.resolve_run(run)
@@ -81,11 +80,10 @@ class Predictor:
         else:
             raise InputError(_("Unknown engine {engine!r}: expected keras or onnx.").format(engine=engine))
         self.class_names_ = list(self.run_.class_names)
-        self.top_k = top_k
         self.steps = steps  # the photo pipeline's steps (all on unless a benchmark turns one off)
         metrics = self.run_.run_metrics
-        self.temperature_ = metrics.calibration.temperature if metrics and metrics.calibration else 1.0
-        self.mirror_ = mirrors_at_inference(self.run_.recipe.model_params)
+        calibration = metrics.calibration.model_dump() if metrics and metrics.calibration else None
+        self.answer = Answer.for_recipe(self.run_.recipe.model_params, calibration)
 
     def predict_probabilities(self, images: np.ndarray) -> np.ndarray:
         """Probabilities, shape (N, classes), for raw uint8 images of the model's input size."""
@@ -98,56 +96,17 @@ class Predictor:
                     expected=f"(N, {', '.join(map(str, self.input_shape_))})", received=images.shape
                 )
             )
-        images = images.astype(np.float32)
-        chunks = [self._predict_padded(images[i : i + _CHUNK]) for i in range(0, len(images), _CHUNK)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.class_names_)))
-
-    def _predict_padded(self, images: np.ndarray) -> np.ndarray:
-        # predict_on_batch is one compiled call with no progress bar or data pipeline, but
-        # JAX compiles once per batch shape: pad to a power of two so only ~11 shapes exist.
-        n = len(images)
-        bucket = 1 << max(0, n - 1).bit_length()
-        if bucket > n:
-            images = np.concatenate([images, np.zeros((bucket - n, *images.shape[1:]), images.dtype)])
-        return np.asarray(self._forward(images), dtype=np.float64)[:n]
+        if not len(images):
+            return np.zeros((0, len(self.class_names_)))
+        return self.answer.probabilities(self._forward, images)
 
     @functools.cached_property
     def _forward(self):
-        """The whole answer (model, calibration, mirror averaging) as one call. On JAX, a jitted
-        stateless call: about 5× less overhead per call than `predict_on_batch`, which matters
-        for single images."""
+        """The whole answer as one compiled call (the ONNX file holds it already)."""
         if self.engine == "onnx":
             session, name = self._session, self._session.get_inputs()[0].name
             return lambda x: session.run(None, {name: x.astype(np.uint8)})[0]
-        from provador._keras import backend_name
-
-        model = self.model_
-        if backend_name() != "jax":
-            return lambda x: self._finish(lambda batch: model(batch, training=False), x)
-        import jax
-
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-        call = lambda batch: model.stateless_call(trainable, non_trainable, batch, training=False)[0]  # noqa: E731
-        return jax.jit(lambda x: self._finish(call, x))
-
-    def _finish(self, call, images):
-        """Probabilities averaged with the mirrored image's when the model was trained with
-        mirroring, then calibrated; keras.ops, so that every backend runs it."""
-        from keras import ops
-
-        if not self.mirror_:
-            return self._calibrate(call(images))
-        both = call(ops.concatenate([images, ops.flip(images, axis=2)], axis=0))
-        n = ops.shape(images)[0]
-        return self._calibrate((both[:n] + both[n:]) / 2)
-
-    def _calibrate(self, probabilities):
-        from keras import ops
-
-        if self.temperature_ == 1.0:
-            return probabilities
-        return ops.softmax(ops.log(ops.maximum(probabilities, 1e-12)) / self.temperature_, axis=-1)
+        return self.answer.compiled(self.model_)
 
     def warm_up(self, max_batch: int = 64) -> None:
         """Compile every batch shape up to `max_batch` now, not on the first requests."""
@@ -157,14 +116,31 @@ class Predictor:
             size *= 2
 
     def predict(
-        self, images: np.ndarray, sources: list[str] | None = None, labels=None, reasons: list | None = None
+        self,
+        images: np.ndarray,
+        sources: list[str] | None = None,
+        labels=None,
+        reasons: list | None = None,
+        top_k: int = DEFAULT_TOP_K,
     ) -> list[Prediction]:
         """Predictions for raw uint8 images; `reasons` (one per image, or None) marks answers as unsure."""
-        probabilities = self.predict_probabilities(images)
+        return self.answers(self.predict_probabilities(images), sources, labels, reasons, top_k)
+
+    def answers(
+        self,
+        probabilities: np.ndarray,
+        sources: list[str] | None = None,
+        labels=None,
+        reasons: list | None = None,
+        top_k: int = DEFAULT_TOP_K,
+    ) -> list[Prediction]:
+        """Name the classes of rows of probabilities (what `predict` and the server share)."""
         sources = sources or [f"image {i}" for i in range(len(probabilities))]
         reasons = reasons or [None] * len(probabilities)
         return [
-            self.prediction_from(p, src, None if labels is None else self.class_names_[int(labels[i])], reasons[i])
+            self.prediction_from(
+                p, src, None if labels is None else self.class_names_[int(labels[i])], reasons[i], top_k
+            )
             for i, (p, src) in enumerate(zip(probabilities, sources))
         ]
 
@@ -175,6 +151,7 @@ class Predictor:
         *,
         errors: list[tuple[str, str]] | None = None,
         progress: bool = False,
+        top_k: int = DEFAULT_TOP_K,
     ) -> list[Prediction]:
         """Predict image files of any size and format, through the photo pipeline.
 
@@ -184,10 +161,12 @@ class Predictor:
         them all (so `a/shirt.jpg` and `b/shirt.jpg` become `a/shirt.input.png` and
         `b/shirt.input.png`). When `errors` is a list, a file that cannot be read is
         appended to it as (path, message) and skipped; otherwise the first such file raises.
-        `progress` writes a counter to standard error while photos are prepared.
+        `progress` writes a counter to standard error while photos are prepared (on a terminal
+        it rewrites one line; into a file or pipe only the last count).
         """
         files = expand_image_paths(paths)
         prepared, kept = [], []
+        on_terminal = progress and sys.stderr.isatty()
         for done, path in enumerate(files, 1):
             try:
                 prepared.append(self.prepare_photo(path))
@@ -196,7 +175,7 @@ class Predictor:
                 if errors is None:
                     raise
                 errors.append((str(path), str(exc)))
-            if progress:
+            if progress and (on_terminal or done == len(files)):
                 print("\r" + _("Preparing photos: {done}/{total}").format(done=done, total=len(files)),
                       end="\n" if done == len(files) else "", file=sys.stderr, flush=True)  # fmt: skip
         if show_input is not None:
@@ -210,7 +189,8 @@ class Predictor:
         return self.predict(
             np.stack([p.pixels for p in prepared]),
             sources=[str(p) for p in kept],
-            reasons=[None if p.garment_found else NO_GARMENT for p in prepared],
+            reasons=[doubt_of(p) for p in prepared],
+            top_k=top_k,
         )
 
     def prepare_photo(self, source: str | Path | bytes, name: str | None = None) -> photos.PreparedImage:
@@ -234,10 +214,9 @@ class Predictor:
         source: str,
         true_label: str | None = None,
         reason: str | None = None,
-        top_k: int | None = None,
+        top_k: int = DEFAULT_TOP_K,
     ) -> Prediction:
-        """Name the classes of one row of probabilities: the top one, the `top_k` (default: the
-        Predictor's), all of them.
+        """Name the classes of one row of probabilities: the top one, the `top_k`, all of them.
 
         The answer is unsure when its probability is under LOW_CONFIDENCE or when `reason` says
         why the input is doubtful (e.g. no garment was found in the photo)."""
@@ -249,12 +228,17 @@ class Predictor:
             label=self.class_names_[best],
             class_index=best,
             probability=values[best],
-            top=[(self.class_names_[i], values[i]) for i in order[: top_k or self.top_k]],
+            top=[(self.class_names_[i], values[i]) for i in order[:top_k]],
             probabilities=dict(zip(self.class_names_, values)),
             true_label=true_label,
             low_confidence=values[best] < LOW_CONFIDENCE or reason is not None,
             low_confidence_reason=reason or (LOW_PROBABILITY if values[best] < LOW_CONFIDENCE else None),
         )
+
+
+def doubt_of(prepared: photos.PreparedImage) -> str | None:
+    """Why a prepared photo's answer is unsure before the model sees it (no garment found), or None."""
+    return None if prepared.garment_found else NO_GARMENT
 
 
 IMAGE_SUFFIXES = photos.IMAGE_SUFFIXES

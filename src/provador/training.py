@@ -13,13 +13,14 @@ import numpy as np
 
 from provador import _files, _system, plots, report, runs
 from provador._keras import backend_name, backend_versions, keras
+from provador.answer import Answer
 from provador.calibration import calibrate
 from provador.callbacks import Checkpoint, EpochProgress, HistoryRecorder, restore_checkpoint
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, RunError, TrainingDiverged
-from provador.evaluation import predict_probabilities, test_metrics
+from provador.evaluation import test_metrics
 from provador.i18n import _, class_name, number
-from provador.models import build_model, mirrors_at_inference, model_size, prepare_backend_for, training_bytes
+from provador.models import build_model, model_size, prepare_backend_for, training_bytes
 from provador.photo_folders import adapted_dataset, read_photo_folders
 from provador.recipes import Recipe, load_recipe
 from provador.timing import TimeToAccuracy
@@ -340,8 +341,8 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     plots.learning_curves(history, run.path / runs.CURVES_FILE, title=f"{recipe.name}: {run.name}")
 
     # The temperature that makes the answers honest, fitted on the validation split (never the test set).
-    mirror = mirrors_at_inference(recipe.model_params)
-    valid = predict_probabilities(model, dataset.x_valid, recipe.execution.eval_batch_size, mirror)
+    raw = Answer.for_recipe(recipe.model_params)
+    valid = raw.probabilities(raw.compiled(model), dataset.x_valid, recipe.execution.eval_batch_size)
     calibration = calibrate(valid, dataset.y_valid)
     probabilities, test = test_metrics(model, recipe, dataset, calibration)
     epochs_run = len(recorder.rows)

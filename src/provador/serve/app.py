@@ -26,7 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from provador import __version__, photos, runs
 from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
 from provador.i18n import _, class_name, language_of
-from provador.inference import NO_GARMENT, Predictor
+from provador.inference import DEFAULT_TOP_K, Predictor, doubt_of
 from provador.serve.batching import DynamicBatcher
 from provador.serve.collect import CollectError, PhotoCollector
 from provador.serve.fastpath import PredictFastPath
@@ -150,7 +150,7 @@ def create_app(
     )  # fmt: skip
     async def predict(
         request: Request,
-        top_k: int = Query(3, ge=1, le=10, description="how many classes to list per image"),
+        top_k: int = Query(DEFAULT_TOP_K, ge=1, le=10, description="how many classes to list per image"),
         include_input: bool = Query(False, description="return the 28×28 image the model saw, as PNG base64"),
     ):
         body = await read_limited(
@@ -160,7 +160,9 @@ def create_app(
         # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
         return JSONResponse(answer)
 
-    async def answer_predict(body: bytes, content_type: str, top_k: int = 3, include_input: bool = False) -> dict:
+    async def answer_predict(
+        body: bytes, content_type: str, top_k: int = DEFAULT_TOP_K, include_input: bool = False
+    ) -> dict:
         """POST /v1/predict's answer for a body already read; ApiError for bad input."""
         predictor: Predictor = state["predictor"]
         if content_type.startswith("multipart/form-data"):
@@ -173,9 +175,9 @@ def create_app(
                 example='{"images": [...]}', received=content_type or "none"))  # fmt: skip
         probabilities = await state["batcher"].predict(images)
         answers = []
-        for name, pixels, row, reason in zip(names, images, probabilities, reasons):
-            # The request's own top_k: a choice of this request, not state of the shared Predictor.
-            answer = predictor.prediction_from(row, name, reason=reason, top_k=top_k).to_dict()
+        predictions = predictor.answers(probabilities, names, reasons=reasons, top_k=top_k)
+        for pixels, prediction in zip(images, predictions):
+            answer = prediction.to_dict()
             answer.pop("true_label")
             # The request's language, in fields of their own: `label` and the rest stay canonical.
             answer["label_localized"] = class_name(answer["label"])
@@ -301,7 +303,7 @@ async def _images_from_form(
             raise ApiError(status, str(exc)) from None
         names.append(name)
         images.append(prepared.pixels)
-        reasons.append(None if prepared.garment_found else NO_GARMENT)
+        reasons.append(doubt_of(prepared))
     return names, np.stack(images), reasons
 
 

@@ -122,7 +122,7 @@ def real_data(monkeypatch) -> Path:
 def tiny_run(tmp_path_factory):
     """One trained run on the tiny dataset, shared by the read-only tests."""
     from provador.recipes import load_recipe
-    from provador.training import train
+    from provador.workflow import train  # with its report: the read-only tests look at it too
 
     directory = write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
     recipe = load_recipe("seed").with_overrides(

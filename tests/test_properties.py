@@ -175,7 +175,7 @@ EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 def test_class_names_from_classes_txt_are_escaped_in_the_report_and_the_page(tmp_path):
     from provador.recipes import load_recipe
     from provador.serve.page import render
-    from provador.training import train
+    from provador.workflow import train  # with the report
     from tests.conftest import write_tiny_dataset
 
     data = write_tiny_dataset(tmp_path / "data")

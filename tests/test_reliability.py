@@ -92,12 +92,12 @@ def test_resume_refuses_what_it_cannot_continue(tiny_run, tiny_dir, tiny_recipe,
 
 
 def test_ctrl_c_after_the_model_is_saved_leaves_no_finished_looking_files(tiny_dir, tiny_recipe, tmp_path, monkeypatch):
-    from provador import report
+    from provador import training
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "write_pictures", interrupted)  # after model.keras and metrics.json
+    monkeypatch.setattr(training, "test_metrics", interrupted)  # after model.keras, before metrics.json
     with pytest.raises(KeyboardInterrupt):
         train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
     run = only_run(tmp_path / "runs")
@@ -109,13 +109,33 @@ def test_ctrl_c_after_the_model_is_saved_leaves_no_finished_looking_files(tiny_d
     assert len(run.history()["loss"]) == tiny_recipe.training.epochs
 
 
+def test_ctrl_c_while_the_report_is_drawn_leaves_a_complete_run_that_report_finishes(
+    tiny_dir, tiny_recipe, tmp_path, monkeypatch
+):
+    from provador import report, workflow
+    from provador.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "write_pictures", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        workflow.train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
+    run = only_run(tmp_path / "runs")
+    assert run.status == "completed" and run.run_metrics.test.accuracy is not None
+    assert (run.path / "model.keras").is_file() and not (run.path / "report.html").exists()
+    monkeypatch.undo()
+    assert main(["report", str(run.path), "--data-dir", str(tiny_dir)]) == 0
+    assert (run.path / "report.html").is_file() and (run.path / "confusion.png").is_file()
+
+
 def test_a_full_disk_fails_the_run_with_the_folder_named(tiny_dir, tiny_recipe, tmp_path, monkeypatch):
-    from provador import plots
+    from provador import training
 
-    def disk_full(history, path, **kwargs):
-        raise OSError(28, "No space left on device", str(path))
+    def disk_full(*args, **kwargs):  # after model.keras was written, as a full disk would stop it
+        raise OSError(28, "No space left on device", str(tmp_path / "runs" / "x" / "metrics.json"))
 
-    monkeypatch.setattr(plots, "learning_curves", disk_full)
+    monkeypatch.setattr(training, "calibrate", disk_full)
     with pytest.raises(RunError, match="No space left on device") as caught:
         train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
     run = only_run(tmp_path / "runs")
@@ -449,10 +469,10 @@ def test_an_older_run_without_newer_fields_still_loads(damaged_copy):
 
 
 def test_latest_points_at_a_complete_run_only(tiny_dir, tiny_recipe, tmp_path, monkeypatch):
-    from provador import plots
+    from provador import training
 
     done = train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
-    monkeypatch.setattr(plots, "learning_curves", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
+    monkeypatch.setattr(training, "calibrate", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space")))
     with pytest.raises(RunError):
         train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs", quiet=True)
     assert (tmp_path / "runs" / "latest").resolve() == done.path  # not the failed one

@@ -14,6 +14,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_run_writes_every_artifact(tiny_dir, tiny_recipe, tmp_path, capsys):
+    from provador.workflow import train  # what `provador train` does: the training, then its report
+
     run = train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "runs")
     assert run.path.parent == tmp_path / "runs" and run.path.name.startswith("seed-")
     names = {p.name for p in run.path.iterdir()}
@@ -38,6 +40,7 @@ def test_a_run_writes_every_artifact(tiny_dir, tiny_recipe, tmp_path, capsys):
     assert "Epoch 3/3" in out and "val_accuracy" in out
     assert f"Test accuracy: {metrics['test']['accuracy']:.4f}" in out
     assert "First five test images:" in out and str(run.path) in out
+    assert f"Report: {run.path / 'report.html'}" in out and (run.path / "confusion.png").is_file()
 
 
 def test_evaluate_matches_the_training_runs_test_metrics(tiny_dir, tiny_recipe, tmp_path):

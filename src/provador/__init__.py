@@ -34,7 +34,7 @@ _LAZY = {
     "load_recipe": "provador.recipes",
     "list_recipes": "provador.recipes",
     "Recipe": "provador.recipes",
-    "train": "provador.training",
+    "train": "provador.workflow",
     "adapt": "provador.adaptation",
     "read_photo_folders": "provador.photo_folders",
     "score_photos": "provador.photo_scores",
@@ -69,8 +69,8 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
     from provador.runs import Run, list_runs
     from provador.spaces import list_spaces, load_space
     from provador.studies import list_studies
-    from provador.training import train
     from provador.tuning import tune
+    from provador.workflow import train
 
 __all__ = [  # written out, so that linters and editors read it without running the module
     "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provador import runs, training
+from provador import report, runs, training
 from provador.datasets import dataset_for
 from provador.errors import RecipeError, RunError
 from provador.i18n import _, class_name, number
@@ -48,6 +48,7 @@ def adapt(
             data_dir=data_dir,
             quiet=quiet,
             keep_checkpoints=keep_checkpoints,
+            then=report.finish,
         )  # refuses what a resume cannot change
     if run is None or not photos:
         raise RecipeError(_("Name the run to adapt and at least one photo folder: provador adapt RUN --photos DIR."))
@@ -75,11 +76,11 @@ def adapt(
     for noisy in ("skipped", "duplicates"):  # run.json keeps counts; the lists were printed
         info["photos"][noisy] = len(info["photos"][noisy])
     new = runs.new_run(runs_dir, recipe, mixed.class_names, mixed.source.to_dict(), extra=info)
-    return training.train_prepared(new, recipe, mixed, quiet, keep_checkpoints)
+    return training.train_prepared(new, recipe, mixed, quiet, keep_checkpoints, then=report.finish)
 
 
 def _completed(parent: runs.Run) -> runs.Run:
-    if parent.status != "completed":
+    if parent.status != runs.Status.COMPLETED:
         raise RunError(
             _("Run {run} is {status}: only a completed run can be adapted. Finish it first with "
               "`provador train --resume {run}`.").format(run=parent.path, status=_(parent.status))

@@ -404,12 +404,6 @@ def _port(text: str) -> int:
 
 # --- commands -----------------------------------------------------------------
 
-# The statuses `provador runs` prints, marked for translation.
-RUN_STATES = (N_("completed"), N_("running"), N_("failed"), N_("interrupted"), N_("pruned"),
-              N_("completed (model not kept)"), N_("broken (model.keras missing)"), N_("not a run"),
-              N_("broken (run.json damaged)"), N_("broken (metrics.json damaged)"), N_("broken (history.csv damaged)"), N_("broken (recipe.toml damaged)"),
-              N_("broken"))  # fmt: skip
-
 
 def cmd_data_info(args) -> None:
     from provador.datasets import load_dataset
@@ -512,7 +506,7 @@ def _pick_layer(model, key: str):
 
 
 def cmd_train(args) -> None:
-    from provador.training import train
+    from provador.workflow import train
 
     if args.resume and args.recipe:
         raise ProvadorError(_("A resumed run keeps its own recipe: drop --recipe with --resume."))
@@ -591,7 +585,7 @@ def cmd_runs(args) -> None:
     _print_table(columns, [
         [r["run"], r["recipe"], r["model"], r["epochs"] or "-", pct(r["val_accuracy"]), pct(r["test_accuracy"]),
          number(r["training_seconds"], 1) if r["training_seconds"] is not None else "-",
-         _(r["status"]) if r["status"] in RUN_STATES else r["status"]]
+         runs.status_text(r)]
         for r in rows
     ])  # fmt: skip
 

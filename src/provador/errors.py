@@ -34,6 +34,14 @@ class RunError(ProvadorError):
     """A run directory that does not exist, is incomplete, or failed."""
 
 
+class RunFileDamaged(RunError):
+    """One of a run's files cannot be read as what `provador train` writes; `file` names it."""
+
+    def __init__(self, message: str, file: str):
+        super().__init__(message)
+        self.file = file
+
+
 class InputError(ProvadorError):
     """Bad input to predict: an index out of range, an unreadable image."""
 

@@ -189,7 +189,7 @@ def _exportable(run: runs.Run | str | Path, formats: list[str]) -> runs.Run:
                 format=unknown[0], formats=", ".join(FORMATS)
             )
         )
-    if run.status != "completed":
+    if run.status != runs.Status.COMPLETED:
         raise RunError(
             _("Run {run} is {status}: only a completed run can be exported.").format(run=run.path, status=_(run.status))
         )

@@ -46,12 +46,14 @@ def first_dense_kernel(model, image_shape: tuple[int, int]) -> np.ndarray | None
 
 
 def write_pictures(run: runs.Run, model, dataset: Dataset, probabilities: np.ndarray) -> list[Path]:
-    """confusion.png, samples.png, errors.png and (for an MLP) first-layer.png; curves.png if missing."""
+    """curves.png (the notebook's learning curves), confusion.png, samples.png, errors.png and (for
+    an MLP) first-layer.png."""
     names = list(dataset.class_names)
     x, y = dataset.x_test, dataset.y_test
     written = []
-    if not (run.path / runs.CURVES_FILE).is_file() and run.history():
-        written.append(plots.learning_curves(run.history(), run.path / runs.CURVES_FILE, title=run.name))
+    if run.history():
+        title = f"{run.recipe.name}: {run.name}"
+        written.append(plots.learning_curves(run.history(), run.path / runs.CURVES_FILE, title=title))
     matrix = confusion_matrix(y, np.argmax(probabilities, axis=1), len(names))
     written.append(plots.confusion(matrix, names, runs.picture_path(run, "confusion")))
     first = np.arange(min(15, len(x)))
@@ -283,14 +285,20 @@ def build_report(
     """Evaluate a finished run again and redraw its pictures and report.html; `photos` (labelled
     photo folders) adds a section with the scores on them and a gallery of its mistakes."""
     run = runs.resolve_run(run)
-    if run.status != "completed":
+    if run.status != runs.Status.COMPLETED:
         raise RunError(
             _("Run {path} is {status}, so it has no results to report").format(path=run.path, status=_(run.status))
             + (f" ({run.run_info.error})" if run.run_info.error else "")
             + ". " + _("Train it again with `provador train`.")
         )  # fmt: skip
     model, dataset, probabilities, _result = evaluate_run(run, data_dir, record=True)
-    write_pictures(run, model, dataset, probabilities)
     if photos:
         write_photo_scores(run, photos, labels)
+    return finish(run, model, dataset, probabilities)
+
+
+def finish(run: runs.Run, model, dataset: Dataset, probabilities: np.ndarray) -> Path:
+    """Draw a finished run's pictures and write its report.html from what training computed
+    (`provador train` hands them over: `training.train(then=finish)`)."""
+    write_pictures(run, model, dataset, probabilities)
     return write_report(run, model, dataset)

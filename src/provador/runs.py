@@ -1,16 +1,19 @@
 """A run directory: what one training run leaves behind, and how to read it back.
 
 runs/<recipe>-<YYYYmmdd-HHMMSS>/
-    run.json       status (running, completed, failed, interrupted), classes, data source
+    run.json       status (a `Status`), classes, data source, the process that trains it
     recipe.toml    the resolved recipe
     history.csv    one row per finished epoch
     checkpoint.npz the state after the last whole epoch, for `train --resume` (removed once complete)
     model.keras    the trained model (written once training has finished)
-    curves.png     the notebook's learning-curve plot
     metrics.json   test metrics, timings, versions (written last: it marks a complete run)
+    *.png, report.html  the report (`provador.report`), which `provador train` draws next
 
 A search trial (studies/<name>/trials/) is a light run: validation figures only in
 metrics.json, and model.keras only when the trial beat the study's best so far.
+
+This module owns a run's life: `new_run` starts one, and `Run.reopen`, `complete`, `stop` and
+`prune` are the only writers of its status; training and tuning hand them values.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import time
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from provador import _files, _system
 from provador.calibration import TEMPERATURE_RANGE
-from provador.errors import ProvadorError, RunError
-from provador.i18n import _
+from provador.errors import ProvadorError, RunError, RunFileDamaged
+from provador.i18n import N_, _
 from provador.recipes import Recipe, load_recipe
 
 RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
@@ -38,6 +42,24 @@ CHECKPOINT_FILE = "checkpoint.npz"  # the training's state after its last whole 
 PICTURES = ("curves", "samples", "confusion", "errors", "first-layer")  # <name>.png in a finished run
 REPORT_FILE = "report.html"
 EXPORT_DIR, ONNX_FILE = "export", "model.onnx"  # `provador export` writes here; `--engine onnx` reads it
+
+
+class Status(StrEnum):
+    """A run's state in run.json (a StrEnum: it is written and compared as its text)."""
+
+    RUNNING = N_("running")
+    COMPLETED = N_("completed")
+    FAILED = N_("failed")
+    INTERRUPTED = N_("interrupted")  # Ctrl-C, or its process is gone (see `Run.status`)
+    PRUNED = N_("pruned")  # a search trial stopped early by its pruner
+    UNKNOWN = N_("unknown")
+
+
+# What `provador runs` says of a folder that is not a whole run (its --json `status` too).
+NOT_A_RUN, BROKEN = N_("not a run"), N_("broken")
+MODEL_NOT_KEPT = N_("completed (model not kept)")
+BROKEN_FILE = N_("broken ({file} damaged)")
+BROKEN_NO_MODEL = N_("broken (model.keras missing)")
 
 
 def picture_path(run: Run, name: str) -> Path:
@@ -55,7 +77,7 @@ class _RunFile(BaseModel):
 class RunInfo(_RunFile):
     """run.json"""
 
-    status: str = "unknown"
+    status: str = Status.UNKNOWN  # text, not the enum: a newer provador may write a status this one lacks
     recipe: str = ""
     model: str = ""
     created: str = ""
@@ -127,10 +149,10 @@ def _read_run_file(path: Path, schema: type[_RunFile]) -> _RunFile:
             reason = f"{where}: {first['msg']}"
         else:
             reason = str(exc) or type(exc).__name__
-        raise RunError(
+        raise RunFileDamaged(
             _("{path} is damaged ({reason}). Expected the JSON that `provador train` writes; train the run again "
               "(`provador train --resume` continues an unfinished one) or move the folder away.").format(
-                path=path, reason=reason)
+                path=path, reason=reason), path.name
         ) from None  # fmt: skip
 
 
@@ -208,14 +230,15 @@ class Run:
         return _read_run_file(self.path / RUN_FILE, RunInfo)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status | str:
         """run.json's status, except that a `running` run whose process on this machine is gone
-        (killed, the laptop's power cut) is `interrupted`."""
+        (killed, the laptop's power cut) is `interrupted`. A status this provador does not know
+        (written by a newer one) is returned as its text."""
         info = self.run_info
-        if (info.status == "running" and info.pid and _system.on_this_host(info.host)
+        if (info.status == Status.RUNNING and info.pid and _system.on_this_host(info.host)
                 and not _system.alive(info.pid, info.pid_started)):  # fmt: skip
-            return "interrupted"
-        return info.status
+            return Status.INTERRUPTED
+        return Status(info.status) if info.status in Status._value2member_map_ else info.status
 
     @property
     def recipe(self) -> Recipe:
@@ -224,9 +247,9 @@ class Run:
         path = self.path / RECIPE_FILE
         recipe = load_recipe(path)
         if "architecture" not in path.read_text(encoding="utf-8"):
-            raise RunError(
+            raise RunFileDamaged(
                 _("{path} is damaged (its [model] table is missing). Expected the resolved recipe that "
-                  "`provador train` writes; train the run again.").format(path=path)
+                  "`provador train` writes; train the run again.").format(path=path), path.name
             )  # fmt: skip
         return recipe
 
@@ -255,9 +278,9 @@ class Run:
                 rows = list(csv.DictReader(f))
             return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {}) if key != "epoch"}
         except (OSError, UnicodeDecodeError, ValueError, TypeError, csv.Error) as exc:
-            raise RunError(
+            raise RunFileDamaged(
                 _("{path} is damaged ({reason}): expected one row of numbers per epoch. Train the run again.").format(
-                    path=path, reason=exc)
+                    path=path, reason=exc), path.name
             ) from None  # fmt: skip
 
     @property
@@ -266,16 +289,16 @@ class Run:
         if not path.is_file():
             status = self.status
             why = {
-                "completed": _("it is a search trial that did not beat the best before it, so its model was not "
+                Status.COMPLETED: _("it is a search trial that did not beat the best before it, so its model was not "
                                "kept; retrain it with `provador train --recipe {recipe}`").format(
                     recipe=self.path / RECIPE_FILE)
                 if self.run_info.model_kept is False
                 else _("the file is missing"),
-                "running": _("it is still training (or its process was killed)"),
-                "interrupted": _("training was interrupted before it finished"),
-                "failed": _("training failed: {error}").format(error=self.run_info.error or "see run.json"),
+                Status.RUNNING: _("it is still training (or its process was killed)"),
+                Status.INTERRUPTED: _("training was interrupted before it finished"),
+                Status.FAILED: _("training failed: {error}").format(error=self.run_info.error or "see run.json"),
             }.get(status, _("the file is missing"))  # fmt: skip
-            if status != "completed" and (self.path / CHECKPOINT_FILE).is_file():
+            if status != Status.COMPLETED and (self.path / CHECKPOINT_FILE).is_file():
                 fix = _("Continue it from its last whole epoch with `provador train --resume {path}`.")
             else:
                 fix = _("Train it again with `provador train`.")
@@ -358,9 +381,37 @@ class Run:
             display(Image(data=path.read_bytes(), format="png"))
 
     def update_info(self, **fields) -> None:
+        """Add or change fields of run.json (not its status: see the life-cycle methods below)."""
         info = self.info
         info.update(fields)
         _files.write_json(self.path / RUN_FILE, info)
+
+    # --- the life cycle: the only writers of run.json's status ------------------------------
+
+    def reopen(self) -> None:
+        """Mark an unfinished run as running again, in this process (`train --resume`)."""
+        self.update_info(status=Status.RUNNING, **_system.identity(), error=None,
+                         resumed=(self.run_info.resumed or 0) + 1)  # fmt: skip
+
+    def restore(self, status: Status | str) -> None:
+        """Put back the status a run had before `reopen`, when resuming it was refused."""
+        self.update_info(status=status)
+
+    def complete(self, metrics: dict, **fields) -> None:
+        """Write metrics.json, then mark the run complete (with `fields`, e.g. `model_kept`)."""
+        _files.write_json(self.path / METRICS_FILE, {"status": Status.COMPLETED, **metrics})
+        self.update_info(status=Status.COMPLETED, ended_unix=time.time(), **fields)
+
+    def stop(self, exc: BaseException) -> None:
+        """Mark the run interrupted (Ctrl-C) or failed (anything else, with its message)."""
+        if isinstance(exc, KeyboardInterrupt):
+            self.update_info(status=Status.INTERRUPTED, ended_unix=time.time())
+        else:
+            self.update_info(status=Status.FAILED, error=str(exc) or type(exc).__name__, ended_unix=time.time())
+
+    def prune(self, reason: str) -> None:
+        """Mark a search trial stopped early by its pruner."""
+        self.update_info(status=Status.PRUNED, reason=reason, ended_unix=time.time())
 
 
 def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict, extra: dict | None = None) -> Run:
@@ -380,7 +431,7 @@ def new_run(runs_dir: str | Path, recipe: Recipe, class_names, source: dict, ext
     _files.write_json(
         path / RUN_FILE,
         {
-            "status": "running",
+            "status": Status.RUNNING,
             "recipe": recipe.name,
             "model": recipe.model.architecture,
             "created": datetime.now().isoformat(timespec="seconds"),
@@ -417,16 +468,18 @@ def summarize(path: Path) -> dict:
     try:
         run = Run(path)
     except RunError:
-        row["status"] = "not a run"
+        row["status"] = NOT_A_RUN
         return row
     try:
         info, metrics, history, status = run.run_info, run.run_metrics or Metrics(), run.history(), run.status
+    except RunFileDamaged as exc:
+        return {**row, "status": BROKEN_FILE.format(file=exc.file), "damaged": exc.file, "problem": str(exc)}
+    except ProvadorError as exc:
+        return {**row, "status": BROKEN, "problem": str(exc)}
+    try:
         run.recipe  # noqa: B018 (read, so that a damaged recipe.toml shows here rather than later)
     except ProvadorError as exc:
-        damageable = (RUN_FILE, METRICS_FILE, HISTORY_FILE, RECIPE_FILE)
-        row["status"] = next((f"broken ({name} damaged)" for name in damageable if name in str(exc)), "broken")
-        row["problem"] = str(exc)
-        return row
+        return {**row, "status": BROKEN_FILE.format(file=RECIPE_FILE), "damaged": RECIPE_FILE, "problem": str(exc)}
     row.update(
         recipe=info.recipe,
         model=info.model,
@@ -437,10 +490,18 @@ def summarize(path: Path) -> dict:
         test_accuracy=metrics.test.accuracy if metrics.test else None,
         training_seconds=metrics.training_seconds,
     )
-    if row["status"] == "completed" and not (path / MODEL_FILE).is_file():
+    if status == Status.COMPLETED and not (path / MODEL_FILE).is_file():
         # A search keeps the model of a trial only when it beat the best so far.
-        row["status"] = "completed (model not kept)" if info.model_kept is False else "broken (model.keras missing)"
+        row["status"] = MODEL_NOT_KEPT if info.model_kept is False else BROKEN_NO_MODEL
     return row
+
+
+def status_text(row: dict) -> str:
+    """A `summarize` row's status in the reader's language (the row's own `status` stays English)."""
+    if row.get("damaged"):
+        return _(BROKEN_FILE).format(file=row["damaged"])
+    status = row["status"]
+    return _(status) if status in {*Status, NOT_A_RUN, BROKEN, MODEL_NOT_KEPT, BROKEN_NO_MODEL} else status
 
 
 def list_runs(runs_dir: str | Path = "runs") -> list[dict]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from provador import _files, _system, plots, report, runs
+from provador import _files, _system, runs
 from provador._keras import backend_name, backend_versions, keras
 from provador.answer import Answer
 from provador.calibration import calibrate
@@ -133,8 +134,11 @@ def train(
     quiet: bool = False,
     resume: runs.Run | str | Path | None = None,
     keep_checkpoints: bool = False,
+    then: Then | None = None,
 ) -> runs.Run:
-    """Train a recipe end to end and return its run directory.
+    """Train a recipe end to end and return its run directory (with its model, learning curves
+    and metrics; `then`, e.g. `provador.report.finish`, is handed the trained model afterwards:
+    `provador.train` and the command draw the report that way).
 
     Every epoch ends with a checkpoint in the run directory, so `resume=RUN` continues a run that
     was interrupted, killed or failed, and ends with the same weights and history as a run that
@@ -160,17 +164,19 @@ def train(
                         run=run.path, theirs=", ".join(run.class_names), ours=", ".join(dataset.class_names))
                 )  # fmt: skip
         except BaseException:
-            run.update_info(status=status_before)  # the data does not fit: the run is left as it was
+            run.restore(status_before)  # the data does not fit: the run is left as it was
             raise
     else:
         recipe = resolve_recipe(recipe, overrides, epochs, seed)
         dataset = training_data(recipe, data_dir, progress=not quiet)
         check_fits(recipe, dataset)
         run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
-    return train_prepared(run, recipe, dataset, quiet, keep_checkpoints)
+    return train_prepared(run, recipe, dataset, quiet, keep_checkpoints, then)
 
 
-def train_prepared(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, keep_checkpoints: bool) -> runs.Run:
+def train_prepared(
+    run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, keep_checkpoints: bool, then: Then | None = None
+) -> runs.Run:
     """Train `recipe` on `dataset` into the new or reopened `run` (what `train` and `adapt` share)."""
     say = (lambda *a: None) if quiet else print
     say(_("Training `{recipe}` ({model}) on {train} images, validating on {valid}; backend {backend}; run {run}").format(
@@ -178,7 +184,7 @@ def train_prepared(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool,
         valid=number(len(dataset.x_valid), 0), backend=backend_name(), run=run.path,
     ))  # fmt: skip
     try:
-        _train_into(run, recipe, dataset, quiet, say, keep_checkpoints)
+        _train_into(run, recipe, dataset, quiet, say, keep_checkpoints, then)
     except BaseException as exc:
         _end_unfinished(run, exc)
         if isinstance(exc, KeyboardInterrupt) and (run.path / runs.CHECKPOINT_FILE).is_file():
@@ -201,9 +207,9 @@ _CANNOT_WRITE = {28, 30, 13, 122}  # ENOSPC, EROFS, EACCES, EDQUOT
 def _reopen(run: runs.Run) -> runs.Run:
     """Mark an unfinished run as running again, in this process."""
     status = run.status
-    if status == "completed":
+    if status == runs.Status.COMPLETED:
         raise RunError(_("Run {run} is already complete: nothing to resume.").format(run=run.path))
-    if status == "running":
+    if status == runs.Status.RUNNING:
         raise RunError(
             _("Run {run} is still training in process {pid} on {host}; stop it first, or wait.").format(
                 run=run.path, pid=run.run_info.pid, host=run.run_info.host)
@@ -214,8 +220,7 @@ def _reopen(run: runs.Run) -> runs.Run:
               "older provador. Train the recipe again: `provador train --recipe {recipe}`.").format(
                 run=run.path, file=runs.CHECKPOINT_FILE, recipe=run.path / runs.RECIPE_FILE)
         )  # fmt: skip
-    run.update_info(status="running", **_system.identity(), error=None,
-                    resumed=(run.run_info.resumed or 0) + 1)  # fmt: skip
+    run.reopen()
     return run
 
 
@@ -226,14 +231,11 @@ def _end_unfinished(run: runs.Run, exc: BaseException) -> None:
     complete: `provador report` redraws what is missing."""
     with contextlib.suppress(OSError):  # the disk may be full: do what can be done
         _files.remove_partials(run.path)
-        if run.run_info.status == "completed":
+        if run.run_info.status == runs.Status.COMPLETED:
             return
         for name in (runs.METRICS_FILE, runs.MODEL_FILE):
             (run.path / name).unlink(missing_ok=True)
-        if isinstance(exc, KeyboardInterrupt):
-            run.update_info(status="interrupted", ended_unix=time.time())
-        else:
-            run.update_info(status="failed", error=str(exc), ended_unix=time.time())
+        run.stop(exc)
 
 
 @dataclass
@@ -332,48 +334,59 @@ def _diverged_message(recipe: Recipe, epoch: int) -> str:
     return message
 
 
-def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say, keep_checkpoints: bool) -> None:
-    fitted = fit(recipe, dataset, run, progress=not quiet, checkpoint=True)
-    model, recorder, time_to, fit_seconds = fitted.model, fitted.recorder, fitted.time_to, fitted.seconds
-    with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
-        model.save(tmp)
-    history = recorder.history()
-    plots.learning_curves(history, run.path / runs.CURVES_FILE, title=f"{recipe.name}: {run.name}")
-
-    # The temperature that makes the answers honest, fitted on the validation split (never the test set).
-    raw = Answer.for_recipe(recipe.model_params)
-    valid = raw.probabilities(raw.compiled(model), dataset.x_valid, recipe.execution.eval_batch_size)
-    calibration = calibrate(valid, dataset.y_valid)
-    probabilities, test = test_metrics(model, recipe, dataset, calibration)
-    epochs_run = len(recorder.rows)
-    metrics = {
-        "status": "completed",
+def fit_metrics(recipe: Recipe, dataset: Dataset, fitted: Fitted) -> dict:
+    """What every finished fit records in metrics.json, a trained run and a search trial alike."""
+    rows = fitted.recorder.rows
+    return {
         "recipe": recipe.name,
         "model": recipe.model.architecture,
-        "parameters": int(model.count_params()),
+        "parameters": int(fitted.model.count_params()),
         "seed": recipe.seed,
-        "epochs": epochs_run,
-        "test": test,
-        "final_epoch": {k: v for k, v in recorder.rows[-1].items() if k != "epoch"},
-        "calibration": calibration,
-        "best_val_accuracy": max(history.get("val_accuracy", [float("nan")])),
-        "training_seconds": round(fit_seconds, 3),
-        "seconds_per_epoch": round(fit_seconds / epochs_run, 4),
-        "epochs_per_second": round(epochs_run / fit_seconds, 4),
-        "seconds_to_val_accuracy": time_to.reached,
+        "epochs": len(rows),
+        "final_epoch": {k: v for k, v in rows[-1].items() if k != "epoch"},
+        "best_val_accuracy": max((row["val_accuracy"] for row in rows), default=float("nan")),
+        "training_seconds": round(fitted.seconds, 3),
+        "seconds_per_epoch": round(fitted.seconds / len(rows), 4),
         "train_images": len(dataset.x_train),
         "valid_images": len(dataset.x_valid),
         "backend": backend_name(),
         "versions": backend_versions(),
         "data": dataset.source.to_dict(),
     }
-    _files.write_json(run.path / runs.METRICS_FILE, metrics)
-    report.write_pictures(run, model, dataset, probabilities)
-    run.update_info(status="completed", ended_unix=time.time())
+
+
+# What a finished training hands the step after it (`provador train` draws the report with it):
+# (run, model, dataset, test probabilities) -> the report's path, or None.
+Then = Callable[[runs.Run, Any, Dataset, np.ndarray], "Path | None"]
+
+
+def _train_into(
+    run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say, keep_checkpoints: bool, then: Then | None
+) -> None:
+    fitted = fit(recipe, dataset, run, progress=not quiet, checkpoint=True)
+    model, fit_seconds = fitted.model, fitted.seconds
+    with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
+        model.save(tmp)
+
+    # The temperature that makes the answers honest, fitted on the validation split (never the test set).
+    raw = Answer.for_recipe(recipe.model_params)
+    valid = raw.probabilities(raw.compiled(model), dataset.x_valid, recipe.execution.eval_batch_size)
+    calibration = calibrate(valid, dataset.y_valid)
+    probabilities, test = test_metrics(model, recipe, dataset, calibration)
+    epochs_run = len(fitted.recorder.rows)
+    run.complete({
+        **fit_metrics(recipe, dataset, fitted),
+        "test": test,
+        "calibration": calibration,
+        "epochs_per_second": round(epochs_run / fit_seconds, 4),
+        "seconds_to_val_accuracy": fitted.time_to.reached,
+    })  # fmt: skip
     if not keep_checkpoints:
         (run.path / runs.CHECKPOINT_FILE).unlink(missing_ok=True)
-    report_path = report.write_report(run, model, dataset)
     runs.mark_latest(run)
+    # The run is complete from here on: a report that fails or is interrupted leaves it complete,
+    # and `provador report RUN` draws what is missing.
+    report_path = then(run, model, dataset, probabilities) if then else None
 
     first = np.argmax(probabilities[:5], axis=-1)
     say("\n" + _("Test accuracy: {accuracy}   test loss: {loss}").format(
@@ -381,7 +394,8 @@ def _train_into(run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, sa
     say(_("Training time: {seconds} s ({per_epoch} s per epoch)").format(
         seconds=number(fit_seconds, 1), per_epoch=number(fit_seconds / epochs_run, 2)))  # fmt: skip
     say(_("First five test images: {names}").format(names=", ".join(class_name(dataset.class_names[i]) for i in first)))
-    say(_("Report: {path}").format(path=report_path))
+    if report_path:
+        say(_("Report: {path}").format(path=report_path))
     say(_("Run saved in {path}").format(path=run.path))
 
 
@@ -390,6 +404,7 @@ __all__ = [
     "train_prepared",
     "training_data",
     "fit",
+    "fit_metrics",
     "check_fits",
     "training_memory",
     "resolve_recipe",

@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from provador import _files, _system, runs, studies
-from provador._keras import backend_name, backend_versions, keras
+from provador._keras import keras
 from provador.choices import PRUNERS, SAMPLERS
 from provador.datasets import Dataset, dataset_for
 from provador.errors import RecipeError, StudyError, TrainingDiverged
@@ -34,7 +34,7 @@ from provador.i18n import _, current, number, set_language
 from provador.recipes import Recipe
 from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
-from provador.training import check_fits, fit, resolve_recipe, training_memory
+from provador.training import check_fits, fit, fit_metrics, resolve_recipe, training_memory
 
 STUCK_EPOCHS = 3  # a trial whose validation accuracy is still at chance then is stopped
 SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
@@ -280,17 +280,16 @@ class _Objective:
         try:
             fitted = fit(recipe, self.dataset, run, callbacks=[reporter])
         except optuna.TrialPruned as exc:
-            run.update_info(status="pruned", reason=str(exc), ended_unix=time.time())
+            run.prune(str(exc))
             trial.set_user_attr("reason", str(exc))
             raise
         except TrainingDiverged as exc:
             trial.set_user_attr("failure", str(exc))
-            run.update_info(status="failed", error=str(exc), ended_unix=time.time())
+            run.stop(exc)
             raise
         except BaseException as exc:  # Ctrl-C or a bug: the trial fails, its run says why
             _files.remove_partials(run.path)
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            run.update_info(status=status, error=str(exc) or type(exc).__name__, ended_unix=time.time())
+            run.stop(exc)
             raise
         return self._finish(trial, recipe, run, fitted)
 
@@ -305,28 +304,9 @@ class _Objective:
         if keep_model:
             with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
                 fitted.model.save(tmp)
-        metrics = {
-            "status": "completed",
-            "recipe": recipe.name,
-            "model": recipe.model.architecture,
-            "parameters": int(fitted.model.count_params()),
-            "seed": recipe.seed,
-            "epochs": len(rows),
-            "final_epoch": {k: v for k, v in rows[-1].items() if k != "epoch"},
-            "val_accuracy": value,
-            "best_val_accuracy": max(val),
-            "training_seconds": round(fitted.seconds, 3),
-            "seconds_per_epoch": round(fitted.seconds / len(rows), 4),
-            "train_images": len(self.dataset.x_train),
-            "valid_images": len(self.dataset.x_valid),
-            "backend": backend_name(),
-            "versions": backend_versions(),
-            "data": self.dataset.source.to_dict(),
-            "study": self.job.study,
-            "trial": trial.number,
-        }
-        _files.write_json(run.path / runs.METRICS_FILE, metrics)
-        run.update_info(status="completed", model_kept=keep_model, ended_unix=time.time())
+        metrics = {**fit_metrics(recipe, self.dataset, fitted), "val_accuracy": value,
+                   "study": self.job.study, "trial": trial.number}  # fmt: skip
+        run.complete(metrics, model_kept=keep_model)
         trial.set_user_attr("seconds", round(fitted.seconds, 2))
         trial.set_user_attr("epochs", len(rows))
         return value
@@ -548,7 +528,7 @@ def tune(
     if not quiet:
         print(studies.format_summary(summary))
     if final and summary.best_recipe is not None:
-        from provador.training import train
+        from provador.workflow import train
 
         say("\n" + _("Retraining the winner ({path}) and testing it once:").format(path=summary.best_recipe))
         run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet)

@@ -35,7 +35,7 @@ _LAZY = {
     "list_recipes": "provador.recipes",
     "Recipe": "provador.recipes",
     "train": "provador.workflow",
-    "adapt": "provador.adaptation",
+    "adapt": "provador.workflow",
     "read_photo_folders": "provador.photo_folders",
     "score_photos": "provador.photo_scores",
     "evaluate": "provador.evaluation",
@@ -44,7 +44,7 @@ _LAZY = {
     "list_runs": "provador.runs",
     "build_report": "provador.report",
     "compare_runs": "provador.compare",
-    "tune": "provador.tuning",
+    "tune": "provador.workflow",
     "list_studies": "provador.studies",
     "load_space": "provador.spaces",
     "list_spaces": "provador.spaces",
@@ -54,7 +54,6 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time these load on first use
-    from provador.adaptation import adapt
     from provador.compare import compare_runs
     from provador.datasets import FASHION_MNIST_CLASSES, Dataset, load_dataset
     from provador.evaluation import evaluate
@@ -69,8 +68,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
     from provador.runs import Run, list_runs
     from provador.spaces import list_spaces, load_space
     from provador.studies import list_studies
-    from provador.tuning import tune
-    from provador.workflow import train
+    from provador.workflow import adapt, train, tune
 
 __all__ = [  # written out, so that linters and editors read it without running the module
     "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provador import report, runs, training
+from provador import runs, training
 from provador.datasets import dataset_for
 from provador.errors import RecipeError, RunError
 from provador.i18n import _, class_name, number
@@ -33,10 +33,12 @@ def adapt(
     resume: runs.Run | str | Path | None = None,
     keep_checkpoints: bool = False,
     labels: dict[str, str] | None = None,
+    then: training.Then | None = None,
 ) -> runs.Run:
     """Fine-tune a completed run on labelled photo folders (each: one subfolder per class) and
     return the new run; `labels` names the class of folders named otherwise; `resume=RUN`
-    continues an adapted run that stopped."""
+    continues an adapted run that stopped; `then` as in `training.train` (`provador.adapt` draws
+    the report)."""
     if resume is not None:
         if run is not None or photos or labels:
             raise RecipeError(_("A resumed run keeps its own parent and photos: drop RUN and --photos with --resume."))
@@ -48,7 +50,7 @@ def adapt(
             data_dir=data_dir,
             quiet=quiet,
             keep_checkpoints=keep_checkpoints,
-            then=report.finish,
+            then=then,
         )  # refuses what a resume cannot change
     if run is None or not photos:
         raise RecipeError(_("Name the run to adapt and at least one photo folder: provador adapt RUN --photos DIR."))
@@ -76,7 +78,7 @@ def adapt(
     for noisy in ("skipped", "duplicates"):  # run.json keeps counts; the lists were printed
         info["photos"][noisy] = len(info["photos"][noisy])
     new = runs.new_run(runs_dir, recipe, mixed.class_names, mixed.source.to_dict(), extra=info)
-    return training.train_prepared(new, recipe, mixed, quiet, keep_checkpoints, then=report.finish)
+    return training.train_prepared(new, recipe, mixed, quiet, keep_checkpoints, then=then)
 
 
 def _completed(parent: runs.Run) -> runs.Run:

@@ -520,7 +520,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_adapt(args) -> None:
-    from provador.adaptation import adapt
+    from provador.workflow import adapt
 
     if not args.resume and (not args.run or not args.photos):
         raise ProvadorError(
@@ -718,7 +718,7 @@ def cmd_export(args) -> None:
 
 
 def cmd_tune(args) -> None:
-    from provador.tuning import tune
+    from provador.workflow import tune
 
     summary = tune(
         args.recipe, args.space, trials=args.trials, timeout=args.timeout, trial_time=args.trial_time, study=args.study, storage=args.storage,

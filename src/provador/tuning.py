@@ -34,7 +34,7 @@ from provador.i18n import _, current, number, set_language
 from provador.recipes import Recipe
 from provador.spaces import SearchSpace, load_space
 from provador.storage import DEFAULT_HEARTBEAT, masked, open_storage
-from provador.training import check_fits, fit, fit_metrics, resolve_recipe, training_memory
+from provador.training import Then, check_fits, fit, fit_metrics, resolve_recipe, train, training_memory
 
 STUCK_EPOCHS = 3  # a trial whose validation accuracy is still at chance then is stopped
 SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
@@ -446,13 +446,15 @@ def tune(
     pruner: str = "median",
     heartbeat: int = DEFAULT_HEARTBEAT,
     quiet: bool = False,
+    then: Then | None = None,
 ) -> studies.StudySummary:
     """Search `space` around `recipe`, scoring trials on the validation split only.
 
     `trials` is how many trials the study should have in all (re-running resumes it and
     runs only the missing ones); `timeout` (seconds, or "15m", "2h") bounds this call;
     `trial_time` stops any trial whose training would take longer (for recipes that must be fast).
-    Without either, 20 trials. `final=True` retrains the winner and tests it once.
+    Without either, 20 trials. `final=True` retrains the winner and tests it once (`then` is
+    handed that run, as in `training.train`: `provador.tune` draws its report).
     Returns the study's summary: best trial, its recipe file, counts, pictures, report.
     """
     space = load_space(space)
@@ -528,10 +530,8 @@ def tune(
     if not quiet:
         print(studies.format_summary(summary))
     if final and summary.best_recipe is not None:
-        from provador.workflow import train
-
         say("\n" + _("Retraining the winner ({path}) and testing it once:").format(path=summary.best_recipe))
-        run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet)
+        run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet, then=then)
         summary = studies.record_final(summary, run)
     return summary
 

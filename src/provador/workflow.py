@@ -1,12 +1,19 @@
-"""What `provador train` chains: train a recipe, then draw its pictures and report.
+"""What the commands chain: a training (`train`, `adapt`, a search's `--final`), then its report.
 
-Training knows nothing of pictures beyond its learning curves; the report is its own step
-(`provador.report`), handed the trained model so nothing is computed twice.
+Training knows nothing of pictures; the report is its own step (`provador.report.finish`),
+handed the trained model so that nothing is computed twice. `provador.train`, `provador.adapt`
+and `provador.tune` are these; the functions they wrap train without drawing (what tests and
+benchmarks that look at no picture call).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from provador import report, runs, training
+
+if TYPE_CHECKING:
+    from provador.studies import StudySummary
 
 
 def train(recipe="seed", *, report_after: bool = True, **options) -> runs.Run:
@@ -15,4 +22,18 @@ def train(recipe="seed", *, report_after: bool = True, **options) -> runs.Run:
     return training.train(recipe, then=report.finish if report_after else None, **options)
 
 
-__all__ = ["train"]
+def adapt(run=None, photos=None, *, report_after: bool = True, **options) -> runs.Run:
+    """`provador.adaptation.adapt` (same arguments), then the new run's report."""
+    from provador import adaptation  # here: `provador train` needs none of it
+
+    return adaptation.adapt(run, photos, then=report.finish if report_after else None, **options)
+
+
+def tune(recipe=None, space="mlp", *, report_after: bool = True, **options) -> StudySummary:
+    """`provador.tuning.tune` (same arguments); with `final=True` the retrained winner's report."""
+    from provador import tuning  # here: Optuna loads only for a search
+
+    return tuning.tune(recipe, space, then=report.finish if report_after else None, **options)
+
+
+__all__ = ["train", "adapt", "tune"]

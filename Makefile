@@ -36,13 +36,13 @@ PYTEST_WORKERS ?= auto
 test: setup-dev data test-system
 	PROVADOR_REQUIRE_ALL=$(if $(filter 1,$(ALLOW_SKIPS)),,1) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses=4
 
-# After marking or changing a string with _(): extract it, merge it into the Portuguese catalog,
-# translate the new entries in src/provador/locale/pt/LC_MESSAGES/provador.po, then run this again
-# to compile (tests/test_i18n.py fails while a string lacks a translation or the .mo is stale).
+# After marking or changing a string with _(): extract it, merge it into every catalog in locale/,
+# translate the new entries (src/provador/locale/<lang>/LC_MESSAGES/provador.po), then run this again
+# to compile (tests/base/test_i18n.py fails while a string lacks a translation or the .mo is stale).
 LOCALE := src/provador/locale
 translations: setup-dev
 	$(BIN)/pybabel extract -F babel.cfg --no-location --no-wrap --sort-output --project provador -o $(LOCALE)/provador.pot .
-	$(BIN)/pybabel update -D provador -i $(LOCALE)/provador.pot -d $(LOCALE) -l pt --ignore-obsolete --no-wrap
+	$(BIN)/pybabel update -D provador -i $(LOCALE)/provador.pot -d $(LOCALE) --ignore-obsolete --no-wrap
 	$(BIN)/pybabel compile -D provador -d $(LOCALE) --statistics
 
 lint: setup-dev

@@ -34,8 +34,8 @@ CONFIGS = {
 
 def stock_block(x, filters: int, batch_norm: bool, index: int, convs: int):
     """The textbook block order, pooling after the activation."""
-    from provador._keras import keras
-    from provador.models import _cnn
+    from provador.base._keras import keras
+    from provador.core.models import _cnn
 
     for j in range(convs):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"conv{index}_{j}")(x)
@@ -50,15 +50,15 @@ def child(conv_flag: bool, fast_bn: bool, pool_first: bool, images: int, epochs:
         os.environ["PROVADOR_XLA_DEFAULTS"] = "1"  # jaxlib's own CPU convolutions
     import time
 
-    from provador._keras import keras
-    from provador.datasets import load_dataset
-    from provador.models import _cnn
+    from provador.base._keras import keras
+    from provador.core.datasets import load_dataset
+    from provador.core.models import _cnn
 
     if not fast_bn:
         _cnn.BatchNorm = lambda momentum, name: keras.layers.BatchNormalization(momentum=momentum, name=name)
     if not pool_first:
         _cnn._conv_block = stock_block
-    from provador.training import build_for, resolve_recipe
+    from provador.work.training import build_for, resolve_recipe
 
     recipe = resolve_recipe("cnn")
     dataset = load_dataset("fashion-mnist", max_train=images, progress=False)

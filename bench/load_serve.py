@@ -104,7 +104,7 @@ def start(command: list[str], port: int, log: Path) -> subprocess.Popen:
 
 
 def quick_run(folder: str) -> str:
-    from provador.training import train
+    from provador.work.training import train
 
     run = train("seed", runs_dir=folder, quiet=True, overrides={
         "training.epochs": 2, "training.optimizer": "adam", "training.learning_rate": 0.002, "training.batch_size": 256})  # fmt: skip
@@ -112,7 +112,7 @@ def quick_run(folder: str) -> str:
 
 
 def predictor_latency(run_dir: str, repeats: int = 3000, engine: str = "keras") -> float:
-    from provador.inference import Predictor
+    from provador.work.inference import Predictor
 
     predictor = Predictor(run_dir, engine=engine)
     predictor.warm_up(1)
@@ -135,13 +135,13 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="provador-bench-")
     run_dir = args.run or quick_run(scratch)
     if args.engines and not (Path(run_dir) / "export" / "model.onnx").is_file():
-        from provador.export import export
+        from provador.work.export import export
 
         export(run_dir, "onnx")
 
     from PIL import Image
 
-    from provador.datasets import load_dataset
+    from provador.core.datasets import load_dataset
 
     buffer = io.BytesIO()
     Image.fromarray(load_dataset().x_test[0]).save(buffer, format="PNG")

@@ -16,8 +16,8 @@ import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI, UploadFile  # noqa: E402
 
-from provador import photos  # noqa: E402
-from provador.runs import Run  # noqa: E402
+from provador.core import photos  # noqa: E402
+from provador.records.runs import Run  # noqa: E402
 
 
 def make_app(run_dir: str) -> FastAPI:

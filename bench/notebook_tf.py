@@ -22,9 +22,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow import keras  # noqa: E402
 
-from provador import idx  # noqa: E402  (only to read the local files)
-from provador.datasets import locate  # noqa: E402
-from provador.timing import EpochTimer  # noqa: E402
+from provador.core import idx  # noqa: E402  (only to read the local files)
+from provador.core.datasets import locate  # noqa: E402
+from provador.work.timing import EpochTimer  # noqa: E402
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from provador.datasets import FASHION_MNIST_CLASSES
-from provador.photo_folders import read_photo_folders
+from provador.core.datasets import FASHION_MNIST_CLASSES
+from provador.core.photo_folders import read_photo_folders
 
 
 def main() -> None:

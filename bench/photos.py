@@ -28,10 +28,10 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import numpy as np  # noqa: E402
 
-from provador import photos  # noqa: E402
-from provador.calibration import expected_calibration_error  # noqa: E402
-from provador.inference import IMAGE_SUFFIXES, Predictor  # noqa: E402
-from provador.photo_scores import CONFIDENT  # noqa: E402
+from provador.core import photos  # noqa: E402
+from provador.work.calibration import expected_calibration_error  # noqa: E402
+from provador.work.inference import IMAGE_SUFFIXES, Predictor  # noqa: E402
+from provador.work.photo_scores import CONFIDENT  # noqa: E402
 
 SHOES = ("Sandal", "Sneaker", "Ankle boot")
 

@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 from photos import labelled_photos, summarize  # noqa: E402
 
 import provador  # noqa: E402
-from provador.inference import Predictor  # noqa: E402
-from provador.recipes import parse_override  # noqa: E402
+from provador.core.recipes import parse_override  # noqa: E402
+from provador.work.inference import Predictor  # noqa: E402
 
 FOOTWEAR_TAUGHT_AS = "Sneaker"
 

@@ -164,7 +164,7 @@ def main() -> None:
 
     from PIL import Image
 
-    from provador.datasets import load_dataset
+    from provador.core.datasets import load_dataset
 
     buffer = io.BytesIO()
     Image.fromarray(load_dataset().x_test[0]).save(buffer, format="PNG")

@@ -26,11 +26,11 @@ TORCH_VENV = HERE / ".venv-torch"
 def provador_worker(epochs: int) -> None:
     """Runs in a subprocess: provador's seed recipe with per-epoch timing."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    from provador.answer import predict_probabilities
-    from provador.datasets import dataset_for
-    from provador.evaluation import metrics_from_probabilities
-    from provador.timing import EpochTimer
-    from provador.training import build_for, resolve_recipe
+    from provador.core.datasets import dataset_for
+    from provador.work.answer import predict_probabilities
+    from provador.work.evaluation import metrics_from_probabilities
+    from provador.work.timing import EpochTimer
+    from provador.work.training import build_for, resolve_recipe
 
     recipe = resolve_recipe("seed", epochs=epochs)
     data = dataset_for(recipe, progress=False)
@@ -72,7 +72,7 @@ def main() -> None:
     if args.epochs < 2:
         raise SystemExit("--epochs must be at least 2: the first epoch (compilation) is not timed")
 
-    from provador.datasets import locate
+    from provador.core.datasets import locate
 
     data_dir = str(locate("fashion-mnist").directory)
     torch_python = ensure_torch_venv()

@@ -22,8 +22,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     args = parser.parse_args()
 
-    from provador.timing import THRESHOLDS
-    from provador.training import train
+    from provador.work.timing import THRESHOLDS
+    from provador.work.training import train
 
     keys = [f"{t:g}" for t in THRESHOLDS]
     folder = tempfile.mkdtemp(prefix="provador-tta-")

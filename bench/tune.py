@@ -43,7 +43,7 @@ def search(folder: Path, study: str, sampler: str, pruner: str, budget: int, see
     import optuna
     from optuna.trial import TrialState
 
-    from provador.storage import open_storage
+    from provador.records.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     trials = optuna.load_study(study_name=study, storage=open_storage(None, folder / study)).trials

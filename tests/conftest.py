@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from provador import idx
-from provador.datasets import SPLIT_FILES, SYSTEM_DIR, cache_dir
+from provador.core import idx
+from provador.core.datasets import SPLIT_FILES, SYSTEM_DIR, cache_dir
 
 
 def _find_real_data() -> Path | None:
@@ -50,7 +50,7 @@ def isolated_env(tmp_path_factory, monkeypatch):
 def ctrl_c_after_epoch_two(monkeypatch) -> None:
     """Training is interrupted (as by Ctrl-C) once its second epoch's history row is written,
     before that epoch's checkpoint: `monkeypatch.undo()` lets training run normally again."""
-    from provador.callbacks import HistoryRecorder
+    from provador.work.callbacks import HistoryRecorder
 
     original = HistoryRecorder.on_epoch_end
 
@@ -94,7 +94,7 @@ def tiny_dir(tmp_path) -> Path:
 @pytest.fixture
 def tiny_recipe():
     """The seed recipe pointed at the tiny `idx` dataset, sized to train in about a second."""
-    from provador.recipes import load_recipe
+    from provador.core.recipes import load_recipe
 
     return load_recipe("seed").with_overrides(
         {
@@ -121,7 +121,7 @@ def real_data(monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """One trained run on the tiny dataset, shared by the read-only tests."""
-    from provador.recipes import load_recipe
+    from provador.core.recipes import load_recipe
     from provador.workflow import train  # with its report: the read-only tests look at it too
 
     directory = write_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny")
@@ -131,6 +131,18 @@ def tiny_run(tmp_path_factory):
     )  # fmt: skip
     run = train(recipe, data_dir=directory, runs_dir=tmp_path_factory.mktemp("runs"), quiet=True)
     return run, directory
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """A copy of the shared tiny run, for a test that writes into a run (the shared one stays as
+    every other test expects it)."""
+    import shutil
+
+    from provador.records import runs
+
+    run, data_dir = tiny_run
+    return runs.Run(shutil.copytree(run.path, tmp_path / "runs" / run.name)), data_dir
 
 
 def _postgres_bin() -> Path | None:

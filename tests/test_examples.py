@@ -16,7 +16,7 @@ def product_photos(root: Path, real_data: Path, per_class: int = 10) -> Path:
     """A folder of "photos" for the last section: test images of three classes, enlarged, dark on white."""
     from PIL import Image
 
-    from provador.datasets import load_dataset
+    from provador.core.datasets import load_dataset
 
     data = load_dataset(data_dir=real_data)
     for label, folder in ((0, "T-shirt-top"), (7, "Sneakers"), (8, "Bolsa")):  # the names may be spelt any way
@@ -90,7 +90,7 @@ def test_importing_provador_leaves_matplotlibs_backend_alone():
 
     code = (
         "import matplotlib; before = matplotlib.get_backend(); "
-        "import provador, provador.plots, provador.report, provador.compare; "
+        "import provador, provador.show.plots, provador.show.report, provador.show.compare; "
         "print(before, matplotlib.get_backend())"
     )
     env = {**__import__("os").environ, "MPLBACKEND": "svg"}

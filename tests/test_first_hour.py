@@ -12,8 +12,9 @@ import optuna
 import pytest
 from PIL import Image
 
-from provador import plots, runs, studies
 from provador.cli import main
+from provador.records import runs, studies
+from provador.show import plots
 from tests.conftest import ctrl_c_after_epoch_two
 
 
@@ -123,11 +124,11 @@ def test_compare_writes_its_plot_into_the_runs_folder(capsys, tiny_run, tmp_path
 
 
 def test_a_trial_stuck_at_chance_is_stopped_after_three_epochs():
-    from provador._keras import keras
-    from provador.tuning import _ReportToTrial
+    from provador.base._keras import keras
+    from provador.work.tuning.trial import ReportToTrial
 
     study = optuna.create_study(direction="maximize")
-    callback = _ReportToTrial(study.ask(), epochs=20, deadline=None, trial_time=None)
+    callback = ReportToTrial(study.ask(), epochs=20, deadline=None, trial_time=None)
     callback.set_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)]))
     callback.on_epoch_end(0, {"val_accuracy": 0.1})
     callback.on_epoch_end(1, {"val_accuracy": 0.1})
@@ -135,7 +136,7 @@ def test_a_trial_stuck_at_chance_is_stopped_after_three_epochs():
         optuna.TrialPruned, match=r"stopped after epoch 3: validation accuracy stuck at chance \(0.10\)"
     ):
         callback.on_epoch_end(2, {"val_accuracy": 0.1})
-    learning = _ReportToTrial(study.ask(), epochs=20, deadline=None, trial_time=None)
+    learning = ReportToTrial(study.ask(), epochs=20, deadline=None, trial_time=None)
     learning.set_model(callback.model)
     for epoch, value in enumerate([0.1, 0.1, 0.4, 0.6]):  # slow to start, then learning: goes on
         learning.on_epoch_end(epoch, {"val_accuracy": value})
@@ -147,7 +148,9 @@ def test_the_trials_table_rounds_numbers_and_keeps_run_names_whole(tmp_path):
         "trial,state,val_accuracy,epochs,seconds,training.learning_rate,run,note\n"
         f"7,complete,0.8797,20,12.3456789,0.0012345678912345,{name},{'x' * 80}\n"
     )
-    table = studies.trials_table(tmp_path)
+    from provador.show.study_report import trials_text
+
+    table = trials_text(tmp_path)
     assert "0.001235" in table and "12.35" in table and name in table and "x" * 39 + "…" in table
     assert max(map(len, table.splitlines())) < 160
 
@@ -162,7 +165,7 @@ def test_a_missing_extra_is_named_with_the_command_that_works_in_this_installati
     import importlib.util
     from pathlib import Path
 
-    from provador._install import pip_install
+    from provador.base._install import pip_install
 
     checkout = Path(__file__).resolve().parent.parent
     assert pip_install("export").endswith("[export]'") and " -e " in pip_install("export")

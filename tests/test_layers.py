@@ -28,12 +28,24 @@ def test_the_layers_contract_holds():
 
 
 def test_an_upward_import_breaks_it(tmp_path):
-    """The contract would catch one: with training moved below recipes, today's imports break it."""
+    """The contract would catch one: with the work moved below the records, today's imports break it."""
     config = (ROOT / "pyproject.toml").read_text()
-    broken = config.replace('    "provador.training",\n', "").replace(
-        '    "provador.recipes",\n', '    "provador.recipes",\n    "provador.training",\n'
+    broken = config.replace('    "provador.work",\n', "").replace(
+        '    "provador.records",\n', '    "provador.records",\n    "provador.work",\n'
     )
     assert broken != config
     (tmp_path / "pyproject.toml").write_text(broken)
     result = lint(tmp_path / "pyproject.toml")
     assert result.returncode == 1 and "BROKEN" in result.stdout
+
+
+def test_every_module_lives_in_a_layer_folder():
+    """The folder tree is the architecture: beside the package's own entry points, every module
+    is in one of the contract's folders, and every folder is in the contract."""
+    package = ROOT / "src" / "provador"
+    config = (ROOT / "pyproject.toml").read_text()
+    loose = sorted(p.name for p in package.glob("*.py"))
+    assert loose == ["__init__.py", "__main__.py", "workflow.py"], loose
+    folders = sorted(p.name for p in package.iterdir() if (p / "__init__.py").is_file())
+    assert folders == ["base", "cli", "core", "records", "serve", "show", "work"]
+    assert all(f'"provador.{name}"' in config for name in folders)

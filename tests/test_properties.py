@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from provador import idx, photos
-from provador.errors import DataFormatError, InputError, ProvadorError, RecipeError
-from provador.recipes import parse_override, validate
+from provador.base.errors import DataFormatError, InputError, ProvadorError, RecipeError
+from provador.core import idx, photos
+from provador.core.recipes import parse_override, validate
+from provador.core.spaces import parse_space
 from provador.serve.uploads import MalformedForm, file_parts
-from provador.spaces import parse_space
 
 FAST = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -173,7 +173,7 @@ EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def test_class_names_from_classes_txt_are_escaped_in_the_report_and_the_page(tmp_path):
-    from provador.recipes import load_recipe
+    from provador.core.recipes import load_recipe
     from provador.serve.page import render
     from provador.workflow import train  # with the report
     from tests.conftest import write_tiny_dataset
@@ -191,5 +191,5 @@ def test_class_names_from_classes_txt_are_escaped_in_the_report_and_the_page(tmp
 
 
 def test_the_web_page_script_never_writes_html():
-    script = (Path(photos.__file__).parent / "serve" / "static" / "app.js").read_text()
+    script = (Path(photos.__file__).parent.parent / "serve" / "static" / "app.js").read_text()
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script)

@@ -18,7 +18,7 @@ import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from provador.errors import ProvadorError
+from provador.base.errors import ProvadorError
 
 try:
     __version__ = version("provador")  # one source of truth: pyproject.toml
@@ -26,48 +26,48 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 _LAZY = {
-    "load_dataset": "provador.datasets",
-    "Dataset": "provador.datasets",
-    "FASHION_MNIST_CLASSES": "provador.datasets",
-    "build_model": "provador.models",
-    "list_models": "provador.models",
-    "load_recipe": "provador.recipes",
-    "list_recipes": "provador.recipes",
-    "Recipe": "provador.recipes",
+    "load_dataset": "provador.core.datasets",
+    "Dataset": "provador.core.datasets",
+    "FASHION_MNIST_CLASSES": "provador.core.datasets",
+    "build_model": "provador.core.models",
+    "list_models": "provador.core.models",
+    "load_recipe": "provador.core.recipes",
+    "list_recipes": "provador.core.recipes",
+    "Recipe": "provador.core.recipes",
     "train": "provador.workflow",
     "adapt": "provador.workflow",
-    "read_photo_folders": "provador.photo_folders",
-    "score_photos": "provador.photo_scores",
-    "evaluate": "provador.evaluation",
-    "Predictor": "provador.inference",
-    "Run": "provador.runs",
-    "list_runs": "provador.runs",
-    "build_report": "provador.report",
-    "compare_runs": "provador.compare",
+    "read_photo_folders": "provador.core.photo_folders",
+    "score_photos": "provador.work.photo_scores",
+    "evaluate": "provador.work.evaluation",
+    "Predictor": "provador.work.inference",
+    "Run": "provador.records.runs",
+    "list_runs": "provador.records.runs",
+    "build_report": "provador.show.report",
+    "compare_runs": "provador.show.compare",
     "tune": "provador.workflow",
-    "list_studies": "provador.studies",
-    "load_space": "provador.spaces",
-    "list_spaces": "provador.spaces",
-    "export_model": "provador.export",
-    "set_language": "provador.i18n",
-    "class_name": "provador.i18n",
+    "list_studies": "provador.records.studies",
+    "load_space": "provador.core.spaces",
+    "list_spaces": "provador.core.spaces",
+    "export_model": "provador.work.export",
+    "set_language": "provador.base.i18n",
+    "class_name": "provador.base.i18n",
 }
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time these load on first use
-    from provador.compare import compare_runs
-    from provador.datasets import FASHION_MNIST_CLASSES, Dataset, load_dataset
-    from provador.evaluation import evaluate
-    from provador.export import export_model
-    from provador.i18n import class_name, set_language
-    from provador.inference import Predictor
-    from provador.models import build_model, list_models
-    from provador.photo_folders import read_photo_folders
-    from provador.photo_scores import score_photos
-    from provador.recipes import Recipe, list_recipes, load_recipe
-    from provador.report import build_report
-    from provador.runs import Run, list_runs
-    from provador.spaces import list_spaces, load_space
-    from provador.studies import list_studies
+    from provador.base.i18n import class_name, set_language
+    from provador.core.datasets import FASHION_MNIST_CLASSES, Dataset, load_dataset
+    from provador.core.models import build_model, list_models
+    from provador.core.photo_folders import read_photo_folders
+    from provador.core.recipes import Recipe, list_recipes, load_recipe
+    from provador.core.spaces import list_spaces, load_space
+    from provador.records.runs import Run, list_runs
+    from provador.records.studies import list_studies
+    from provador.show.compare import compare_runs
+    from provador.show.report import build_report
+    from provador.work.evaluation import evaluate
+    from provador.work.export import export_model
+    from provador.work.inference import Predictor
+    from provador.work.photo_scores import score_photos
     from provador.workflow import adapt, train, tune
 
 __all__ = [  # written out, so that linters and editors read it without running the module

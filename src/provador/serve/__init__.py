@@ -7,8 +7,9 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from provador.errors import ProvadorError
-from provador.i18n import _
+from provador.base.choices import HOST, PORT
+from provador.base.errors import ProvadorError
+from provador.base.i18n import _
 from provador.serve.app import Limits, create_app
 
 __all__ = ["create_app", "Limits", "serve"]
@@ -16,8 +17,8 @@ __all__ = ["create_app", "Limits", "serve"]
 
 def serve(
     run,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: str = HOST,
+    port: int = PORT,
     data_dir: str | Path | None = None,
     access_log: bool = False,
     limits: Limits | None = None,

@@ -23,10 +23,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from provador import __version__, photos, runs
-from provador.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
-from provador.i18n import _, class_name, language_of
-from provador.inference import DEFAULT_TOP_K, Predictor, doubt_of
+from provador import __version__
+from provador.base.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
+from provador.base.i18n import _, class_name, language_of
+from provador.core import photos
+from provador.records import runs
 from provador.serve.batching import DynamicBatcher
 from provador.serve.collect import CollectError, PhotoCollector
 from provador.serve.fastpath import PredictFastPath
@@ -35,6 +36,7 @@ from provador.serve.language import COOKIE, RequestLanguage
 from provador.serve.lifecycle import Draining, Traffic
 from provador.serve.page import render as render_page
 from provador.serve.uploads import MalformedForm, file_parts
+from provador.work.inference import DEFAULT_TOP_K, Predictor, doubt_of
 
 STATIC = Path(__file__).parent / "static"
 # A small file that declares few pixels decodes in well under a millisecond: a thread hop would
@@ -235,7 +237,7 @@ def create_app(
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():
         if "test" not in state:
-            from provador.datasets import dataset_for
+            from provador.core.datasets import dataset_for
 
             try:
                 dataset = dataset_for(run.recipe, data_dir, progress=False)

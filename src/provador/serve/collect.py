@@ -14,8 +14,8 @@ import os
 import threading
 from pathlib import Path
 
-from provador import photos
-from provador.i18n import _
+from provador.base.i18n import _
+from provador.core import photos
 
 MAX_PHOTOS = 20_000  # a classroom's worth many times over; past it the disk is better protected
 SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}

@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from provador.i18n import N_, _
+from provador.base.i18n import N_, _
 
 TOO_MANY = N_("Too many images: {count} sent, at most {limit} per request.")
 

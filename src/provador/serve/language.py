@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from provador.i18n import from_accept_language, language, language_of
+from provador.base.i18n import from_accept_language, language, language_of
 
 COOKIE = "provador_lang"
 COOKIE_HEADER_LIMIT = 8192  # bytes of the Cookie header looked at; what follows is not ours to read

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from provador.i18n import _
+from provador.base.i18n import _
 from provador.serve.http import json_bytes
 
 RETRY_AFTER_SECONDS = 5

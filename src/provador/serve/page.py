@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 
-from provador.i18n import LANGUAGES, N_, _, class_name, current
+from provador.base.i18n import LANGUAGES, N_, _, class_name, current
 
 # What app.js shows: handed to it translated, keyed by the English text.
 SCRIPT_TEXT = (
@@ -72,7 +72,7 @@ _PAGE = """<!doctype html>
 
 
 def render(class_names: list[str], collect: bool = False) -> str:
-    """The page in the current language (see provador.i18n.language); with `collect`, each answer
+    """The page in the current language (see provador.base.i18n.language); with `collect`, each answer
     is followed by "this is a …" buttons that keep the photo as an example of a class."""
     e = html.escape
     switch = " · ".join(

@@ -82,6 +82,7 @@ def test_inspect_shows_weights_only_when_asked_and_the_same_ones_every_time(caps
     assert "dense/kernel: shape (784, 300)" in first and first == second
 
 
+@pytest.mark.slow
 def test_ctrl_c_and_evaluate_point_to_resume(capsys, tiny_dir, tmp_path, monkeypatch):
     ctrl_c_after_epoch_two(monkeypatch)
     argv = ["train", "--set", "data.dataset=idx", "--set", "data.validation=50", "--set", "model.hidden=[8]",

@@ -209,6 +209,7 @@ def test_every_command_names_a_damaged_run_file(damaged_copy, capsys, monkeypatc
         assert file_name in err and says_damaged, (argv, err)
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_run_whose_model_cannot_load_before_listening(damaged_copy):
     make, _ = damaged_copy
     path = make("model.keras", "not a zip")

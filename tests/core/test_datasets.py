@@ -10,7 +10,6 @@ import pytest
 from provador.base.errors import DataHashError, DataNotFoundError
 from provador.core import datasets
 from provador.core.datasets import SPLIT_FILES, load_dataset, locate
-
 from tests.conftest import write_tiny_dataset
 
 
@@ -128,3 +127,11 @@ def test_files_found_in_a_copy_are_accepted(real_data, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(real_data, copy)
     assert locate("fashion-mnist", copy).verified
+
+
+def test_every_dataset_a_recipe_may_name_is_in_the_registry_and_only_those():
+    from provador.base.choices import DATASETS
+    from provador.core.datasets import DATASET_KINDS
+
+    assert set(DATASET_KINDS) == set(DATASETS)
+    assert DATASET_KINDS["fashion-mnist"].sha256 and not DATASET_KINDS["idx"].sha256

@@ -204,6 +204,7 @@ def test_every_shipped_recipe_builds_its_model(name):
         assert "photo_look" in {layer.name for layer in model.layers}
 
 
+@pytest.mark.slow
 def test_a_cnn_with_augmentation_trains_saves_and_serves(tiny_dir, tiny_recipe, tmp_path):
     recipe = tiny_recipe.with_overrides({
         "model.architecture": "cnn", "model.filters": [8, 16], "model.dense": 32,

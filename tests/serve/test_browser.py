@@ -13,6 +13,8 @@ from provador.core.datasets import load_dataset
 from provador.work.inference import Predictor
 from tests.conftest import missing
 
+pytestmark = pytest.mark.slow  # headless Chromium against a live server
+
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 

@@ -97,6 +97,7 @@ def test_big_images_are_decoded_off_the_event_loop(live_server, monkeypatch):
     assert not threads[1].startswith("provador-decode")  # the 28×28 one: at once, on the loop
 
 
+@pytest.mark.slow
 def test_a_40_megapixel_png_is_reduced_before_it_is_converted(tmp_path):
     """Peak memory of preparing the 1-bit 6300×6300 PNG, in a fresh process (it was ~340 MB more)."""
     path = tmp_path / "big.png"
@@ -176,11 +177,14 @@ def test_sigterm_answers_requests_in_flight_refuses_new_ones_then_exits(tiny_run
     assert server.wait(timeout=15) == 0
 
 
-def test_a_port_out_of_range_is_refused(tiny_run):
+def test_a_port_out_of_range_is_refused(tiny_run, capsys):
+    from provador.cli import main
+
     run, _ = tiny_run
-    result = subprocess.run([sys.executable, "-m", "provador", "serve", str(run.path), "--port", "70000"],
-                            capture_output=True, text=True)  # fmt: skip
-    assert result.returncode == 2 and "expected a TCP port from 1 to 65535, received '70000'" in result.stderr
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", str(run.path), "--port", "70000"])
+    assert exited.value.code == 2
+    assert "expected a TCP port from 1 to 65535, received '70000'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "I;16"])

@@ -64,8 +64,10 @@ def test_test_loss_equals_keras_sparse_crossentropy(tiny_dir, tiny_recipe, tmp_p
     del keras
 
 
-def test_same_recipe_and_seed_give_the_same_history(tiny_dir, tiny_recipe, tmp_path):
-    a = train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "a", quiet=True)
+def test_same_recipe_and_seed_give_the_same_history(tiny_dir, tiny_recipe, tmp_path, tiny_run):
+    """The shared tiny run is this recipe on these data, trained earlier in this process."""
+    a, _ = tiny_run
+    assert a.recipe == tiny_recipe
     b = train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "b", quiet=True)
     c = train(tiny_recipe, data_dir=tiny_dir, runs_dir=tmp_path / "c", quiet=True, seed=7)
     assert (a.path / "history.csv").read_text() == (b.path / "history.csv").read_text()

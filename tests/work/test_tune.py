@@ -159,6 +159,7 @@ def test_search_never_opens_the_test_set_and_leaves_a_usable_study(tiny_recipe, 
     )
 
 
+@pytest.mark.slow
 def test_resumed_study_continues_its_numbering(tiny_recipe, tiny_space, tiny_dir, tmp_path, capsys):
     common = dict(studies_dir=tmp_path / "studies", data_dir=tiny_dir, study="resume-me")
     tune(tiny_recipe, tiny_space, trials=2, quiet=True, **common)
@@ -190,6 +191,7 @@ def test_a_study_with_another_space_is_refused_unless_resumed(tiny_recipe, tiny_
         tune(tiny_recipe, clash, trials=3, resume=True, **common)
 
 
+@pytest.mark.slow
 def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tiny_recipe, tiny_dir, tmp_path):
     space = tmp_path / "wild.toml"
     space.write_text("[training]\nlearning_rate = { choices = [1e30, 0.05] }\nepochs = { low = 2, high = 2 }\n")
@@ -274,6 +276,7 @@ def test_budget_and_storage_mistakes_stop_before_training(tiny_recipe, tiny_spac
     assert not (tmp_path / "studies" / "seed-tiny" / "trials").exists()
 
 
+@pytest.mark.slow
 def test_cli_tune_final_studies_and_report(tiny_recipe, tiny_space, tiny_dir, tmp_path, capsys, monkeypatch):
     from provador.cli import main
 
@@ -312,6 +315,7 @@ def test_cli_rejects_a_bad_space_in_one_paragraph(tiny_dir, tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_two_local_workers_share_the_journal(tiny_recipe, tiny_space, tiny_dir, tmp_path):
     summary = tune(
         tiny_recipe, tiny_space, trials=4, workers=2, studies_dir=tmp_path / "studies", data_dir=tiny_dir, quiet=True
@@ -323,6 +327,7 @@ def test_two_local_workers_share_the_journal(tiny_recipe, tiny_space, tiny_dir, 
     assert len({t.user_attrs["worker"] for t in finished}) == 2  # two processes did the work
 
 
+@pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_and_the_study_resumes(tiny_recipe, tiny_space, tiny_dir, tmp_path):
     recipe_file = tmp_path / "slow.toml"
     recipe_file.write_text(tiny_recipe.with_overrides({"training.epochs": 400}).to_toml())
@@ -368,6 +373,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 90) -> None:
 # --- PostgreSQL: a real server, two workers, one of them killed ------------------------------
 
 
+@pytest.mark.slow
 def test_two_workers_on_postgresql_and_a_killed_one(postgres_url, tiny_recipe, tiny_space, tiny_dir, tmp_path):
     recipe_file = tmp_path / "tiny.toml"
     recipe_file.write_text(tiny_recipe.with_overrides({"training.epochs": 3}).to_toml())

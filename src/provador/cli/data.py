@@ -54,7 +54,7 @@ def data_info(args) -> None:
     print(_("Dataset: {name}, from {directory} ({how})").format(
         name=src["dataset"], directory=src["directory"], how=_(src["found_via"])
     ))  # fmt: skip
-    if src["dataset"] == "fashion-mnist":
+    if src["hashes_match_published"]:
         print(_("Content hashes: all four files match the published SHA-256"))
     print(_("Full training set: {shape} {dtype}").format(
         shape=tuple(summary["train_full"]["images_shape"]), dtype=summary["train"]["images_dtype"]

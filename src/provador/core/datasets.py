@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from provador.base.choices import DATASETS
 from provador.base.errors import DataFormatError, DataHashError, DataNotFoundError
 from provador.base.i18n import N_, _, number
 from provador.core import idx, splits
@@ -68,6 +67,28 @@ DOWNLOAD_MIN_RATE = 20_000  # bytes/s: a mirror slower than this on average is g
 DOWNLOAD_GRACE_SECONDS = 120
 MAX_CLASSES = 100  # labels are class numbers 0..MAX_CLASSES-1: each class costs a row and a column in every plot
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """What provador knows of one `data.dataset` name: a new dataset in the IDX format is an entry
+    in DATASET_KINDS (and its name in `choices.DatasetName`, which the recipe schema checks)."""
+
+    name: str
+    classes: tuple[str, ...] | None = None  # fixed class names; None: classes.txt beside the files, or numbers
+    sha256: dict[str, str] | None = None  # the published hashes of its files; None: nothing to check against
+    own_places: bool = False  # also looked for in the user cache and SYSTEM_DIR (Debian's package)
+    downloadable: bool = False  # fetched from FASHION_MNIST_MIRROR (or PROVADOR_MIRROR) as a last resort
+    needs_folder: bool = False  # only ever read where the user points (--data-dir, PROVADOR_DATA_DIR)
+
+
+DATASET_KINDS = {
+    kind.name: kind
+    for kind in (
+        DatasetKind("fashion-mnist", FASHION_MNIST_CLASSES, FASHION_MNIST_SHA256, own_places=True, downloadable=True),
+        DatasetKind("idx", needs_folder=True),  # your own IDX files
+    )
+}
 
 
 def user_cache() -> Path:
@@ -155,7 +176,8 @@ def _file_in(directory: Path, stem: str) -> Path | None:
 def candidate_dirs(data_dir: str | Path | None = None, fashion_mnist: bool = True) -> list[tuple[str, Path]]:
     """The folders searched, in order, each with how it was chosen.
 
-    The cache and Debian's folder hold Fashion-MNIST only: they are left out for other datasets.
+    The cache and Debian's folder hold Fashion-MNIST only (`DatasetKind.own_places`): they are
+    left out for other datasets.
     """
     places = []
     if data_dir is not None:
@@ -180,20 +202,21 @@ def locate(
     `include_test=False` looks for, hashes and reads the two training files only: a
     hyperparameter search proves it never touched the test set by working without it.
     """
-    if name not in DATASETS:
+    if name not in DATASET_KINDS:
         raise DataNotFoundError(
             _("Expected dataset to be one of {names}. Received: {value!r}").format(
-                names=", ".join(DATASETS), value=name
+                names=", ".join(DATASET_KINDS), value=name
             )
         )
-    if name == "idx" and data_dir is None and not os.environ.get("PROVADOR_DATA_DIR"):
+    kind = DATASET_KINDS[name]
+    if kind.needs_folder and data_dir is None and not os.environ.get("PROVADOR_DATA_DIR"):
         raise DataNotFoundError(
             _(
                 "The `idx` dataset reads your own IDX files: pass --data-dir DIR (or set PROVADOR_DATA_DIR) to a "
                 "folder holding {files} (or .gz)."
             ).format(files=", ".join(SPLIT_FILES.values()))
         )
-    places = candidate_dirs(data_dir, fashion_mnist=name == "fashion-mnist")
+    places = candidate_dirs(data_dir, fashion_mnist=kind.own_places)
     wanted = {key: stem for key, stem in SPLIT_FILES.items() if include_test or key.startswith("train")}
     tried = []
     for how, directory in places:
@@ -215,7 +238,7 @@ def locate(
             folder=directory, how=_(how), files=", ".join(missing)))  # fmt: skip
     if allow_download is None:
         allow_download = downloads_allowed()
-    if name == "fashion-mnist" and allow_download:
+    if kind.downloadable and allow_download:
         try:
             directory = download(cache_dir(), progress=progress)
         except OSError as exc:
@@ -225,7 +248,7 @@ def locate(
         else:
             files = {key: _file_in(directory, stem) for key, stem in wanted.items()}
             return _verified_source(name, directory, files, N_("downloaded from the official mirror"))
-    elif name == "fashion-mnist":
+    elif kind.downloadable:
         tried.append("  - " + _("download skipped (PROVADOR_OFFLINE is set)"))
     raise DataNotFoundError(
         _("Could not find the {name} IDX files. Looked in:").format(name=name) + "\n" + "\n".join(tried) + "\n"
@@ -238,9 +261,10 @@ def locate(
 def _verified_source(name: str, directory: Path, files: dict, how: str) -> DataSource:
     hashes = {key: _load_file(str(path), path.stat().st_mtime_ns)[0] for key, path in files.items()}
     verified = False
-    if name == "fashion-mnist":
+    published = DATASET_KINDS[name].sha256
+    if published:
         for key, digest in hashes.items():
-            expected = FASHION_MNIST_SHA256[SPLIT_FILES[key]]
+            expected = published[SPLIT_FILES[key]]
             if digest != expected:
                 raise DataHashError(
                     _(
@@ -395,8 +419,8 @@ def _check_labels(arrays: dict[str, np.ndarray], source: DataSource) -> None:
 
 
 def _class_names(name: str, directory: Path, labels: np.ndarray) -> tuple[str, ...]:
-    if name == "fashion-mnist":
-        return FASHION_MNIST_CLASSES
+    if DATASET_KINDS[name].classes:
+        return DATASET_KINDS[name].classes
     names_file = directory / "classes.txt"
     if names_file.is_file():
         names = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]

@@ -11,8 +11,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
-
 from provador.base._install import pip_install
 from provador.base.choices import HEARTBEAT
 from provador.base.errors import StorageError
@@ -159,6 +157,7 @@ def open_storage(storage: str | None, folder: Path, heartbeat: int = DEFAULT_HEA
                 command=pip_install("postgres")
             )
         ) from None
+    import optuna  # here: listing studies needs no Optuna
     import sqlalchemy.exc
 
     for attempt in range(5):

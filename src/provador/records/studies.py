@@ -20,9 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-import optuna
-from optuna.trial import TrialState
+from typing import TYPE_CHECKING
 
 from provador.base import _files
 from provador.base.choices import STUDIES_DIR
@@ -30,6 +28,9 @@ from provador.base.errors import StorageError, StudyError
 from provador.base.i18n import N_, _, number
 from provador.core.recipes import Recipe, validate
 from provador.records.storage import Storage
+
+if TYPE_CHECKING:
+    import optuna
 
 STUDY_FILE, SUMMARY_FILE, TRIALS_FILE, BEST_FILE = "study.json", "summary.json", "trials.csv", "best.toml"
 TRIALS_DIR, REPORT_FILE = "trials", "report.html"
@@ -39,8 +40,14 @@ PICTURES = {
     "slices.png": N_("Validation accuracy against each parameter"),
 }
 # Trial states as trials.csv and summary.json name them (marked: the summaries print them translated).
-STATES = {TrialState.COMPLETE: N_("complete"), TrialState.PRUNED: N_("pruned"), TrialState.FAIL: N_("failed"),
-          TrialState.RUNNING: N_("running"), TrialState.WAITING: N_("waiting")}  # fmt: skip
+# Keyed by Optuna's TrialState names: listing studies reads JSON only, without importing Optuna.
+STATE_NAMES = {"COMPLETE": N_("complete"), "PRUNED": N_("pruned"), "FAIL": N_("failed"), "RUNNING": N_("running"),
+               "WAITING": N_("waiting")}  # fmt: skip
+
+
+def state_name(state) -> str:
+    """A TrialState as trials.csv and summary.json name it."""
+    return STATE_NAMES.get(state.name, state.name.lower())
 
 
 LOST_WORKER = "its worker stopped mid-trial (killed, or its machine lost)"
@@ -94,6 +101,8 @@ def write_study_file(folder: Path, name: str, storage: str, recipe: Recipe, spac
 
 
 def _best_trial(study: optuna.Study):
+    from optuna.trial import TrialState
+
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return max(complete, key=lambda t: t.value) if complete else None
 
@@ -134,7 +143,7 @@ def write_results(study: optuna.Study, folder: Path) -> StudySummary:
         storage=info.get("storage", ""),
         space=study.user_attrs.get("space", {}).get("name", ""),
         recipe=study.user_attrs.get("recipe", {}).get("name", ""),
-        trials={name: sum(t.state == state for t in trials) for state, name in STATES.items()},
+        trials={name: sum(t.state.name == state for t in trials) for state, name in STATE_NAMES.items()},
         best=None
         if best is None
         else {
@@ -163,10 +172,10 @@ def _trials_csv(trials) -> str:
         overrides = t.user_attrs.get("overrides", {})
         value = t.value if t.value is not None else (t.intermediate_values.get(t.last_step) if t.last_step else None)
         note = t.user_attrs.get("failure") or t.user_attrs.get("reason") or t.user_attrs.get("error") or ""
-        if not note and t.state == TrialState.FAIL:  # failed by another worker: its own died without a word
+        if not note and t.state.name == "FAIL":  # failed by another worker: its own died without a word
             note = LOST_WORKER
         writer.writerow([
-            t.number, STATES.get(t.state, t.state.name.lower()), "" if value is None else f"{value:.4f}",
+            t.number, state_name(t.state), "" if value is None else f"{value:.4f}",
             t.user_attrs.get("epochs", len(t.intermediate_values) or ""), t.user_attrs.get("seconds", ""),
             *(json.dumps(overrides[k]) if isinstance(overrides.get(k), list) else overrides.get(k, "") for k in keys),
             t.user_attrs.get("run", ""), str(note).splitlines()[0] if note else "",
@@ -225,6 +234,8 @@ def load(
                 name=name, recorded=recorded, path=info_path, given=storage.masked)
         )  # fmt: skip
     try:
+        import optuna
+
         study = optuna.load_study(study_name=name, storage=storage.open(folder))
     except KeyError:
         raise StudyError(
@@ -234,7 +245,7 @@ def load(
 
 
 # What draws a study's pictures and report.html (`provador.show.study_report.write`): (study, folder, summary) -> path.
-DrawStudy = Callable[[optuna.Study, Path, "StudySummary"], Path]
+DrawStudy = Callable[["optuna.Study", Path, "StudySummary"], Path]
 
 
 def refresh(

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from provador.base import _files
 from provador.base.i18n import _, number
-from provador.records.studies import PICTURES, REPORT_FILE, STATES, TRIALS_FILE, StudySummary
+from provador.records.studies import PICTURES, REPORT_FILE, TRIALS_FILE, StudySummary, state_name
 from provador.show import plots, report, text
 
 
@@ -30,7 +30,7 @@ def draw_pictures(study: optuna.Study, folder: Path) -> list[Path]:
     for t in trials:
         value = t.value if t.state == TrialState.COMPLETE else t.intermediate_values.get(t.last_step)
         if value is not None:
-            points.append((t.number, value, STATES[t.state]))
+            points.append((t.number, value, state_name(t.state)))
     drawn = []
     if points:
         drawn.append(plots.search_history(points, folder / "history.png"))

@@ -36,7 +36,7 @@ def _short(value: Any) -> str:
 
 def trial_line(study: optuna.Study, trial, job: Job) -> str:
     """One line per finished trial: number, outcome, score, best so far, parameters, time used."""
-    state = _(studies.STATES.get(trial.state, trial.state.name.lower()))
+    state = _(studies.state_name(trial.state))
     score = trial.value if trial.value is not None else trial.last_step and trial.intermediate_values[trial.last_step]
     parts = [_("trial {number}").format(number=f"{trial.number:>3}"), f"{state:<8}"]
     parts.append(_("val {accuracy}").format(accuracy=number(score) if isinstance(score, float) else "  -   "))

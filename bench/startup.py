@@ -68,7 +68,7 @@ def main() -> None:
         write_a_run(runs_dir)
         table = commands(runs_dir)
         times: dict[str, list[float]] = {name: [] for name in table}
-        for name, command in table.items():  # once untimed: the file system cache is warm for all
+        for command in table.values():  # once untimed: the file system cache is warm for all
             seconds(command)
         for _ in range(args.repeats):
             for name, command in table.items():

@@ -78,24 +78,24 @@ def create_app(
         collector = PhotoCollector(collect, predictor.class_names_) if collect is not None else None
     except OSError as exc:
         raise InputError(str(exc)) from None
-    decoder = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="provador-decode")
-    state: dict = {}
+    served = _Served(
+        run, predictor, limits, data_dir, ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="provador-decode")
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         predictor.warm_up(limits.max_batch)
-        state["predictor"] = predictor
-        state["batcher"] = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
-        state["model_id"] = f"{run.name}:{run.model_digest()[:12]}" + (":onnx" if engine == "onnx" else "")
-        state["info"] = _model_info(run, predictor, state["model_id"], limits)  # read the run's files once
+        served.batcher = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
+        served.model_id = f"{run.name}:{run.model_digest()[:12]}" + (":onnx" if engine == "onnx" else "")
+        served.info = _model_info(run, predictor, served.model_id, limits)  # read the run's files once
         # Keras and JAX leave millions of long-lived objects; a full garbage collection walking
         # them all paused every request in flight for ~200 ms (1% of requests under load).
         # Frozen, they are left out of collections; what requests allocate is still collected.
         gc.collect()
         gc.freeze()
         yield
-        state["batcher"].close()
-        decoder.shutdown(wait=False, cancel_futures=True)
+        served.batcher.close()
+        served.decoder.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="provador",
@@ -104,7 +104,43 @@ def create_app(
         lifespan=lifespan,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_error_handlers(app)
+    _add_page_and_model(app, served, collector is not None)
+    answer_predict = _add_predict(app, served)
+    if collector is not None:
+        _add_collect(app, served, collector)
+    _add_samples(app, served)
+    # Requests with the default parameters (nearly all) skip FastAPI's routing and dependency
+    # machinery, which cost as much CPU as the prediction itself (bench/README.md).
+    app.add_middleware(
+        PredictFastPath, answer=answer_predict, max_body=limits.max_upload_bytes, body_seconds=limits.body_seconds
+    )
+    app.add_middleware(RequestLanguage)  # outside the lean path, so it answers in the language too
+    app.state.traffic = Traffic()
+    app.add_middleware(Draining, traffic=app.state.traffic)  # added last: outermost, it sees every request
+    return app
 
+
+@dataclass
+class _Served:
+    """What the routes share: the run, its Predictor and, once the app has started, the batcher."""
+
+    run: runs.Run
+    predictor: Predictor
+    limits: Limits
+    data_dir: str | Path | None
+    decoder: ThreadPoolExecutor  # photo decoding off the event loop
+    batcher: DynamicBatcher | None = None
+    model_id: str = ""
+    info: dict | None = None
+    test: tuple | None = None  # the test images, for /v1/samples/random, loaded on first use
+
+    async def body(self, request: Request) -> bytes:
+        return await read_limited(request.stream(), request.headers.get("content-length"),
+                                  self.limits.max_upload_bytes, self.limits.body_seconds)  # fmt: skip
+
+
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError):
         return Response(exc.body(), status_code=exc.status, media_type="application/json")  # as the lean path
@@ -115,23 +151,29 @@ def create_app(
         message = _("Invalid request: {problems}.").format(problems=problems)
         return JSONResponse({"error": message, "status": 422}, status_code=422)
 
+
+def _add_page_and_model(app: FastAPI, served: _Served, collect: bool) -> None:
     @app.get("/", include_in_schema=False)
     def page(lang: str | None = None):
-        response = HTMLResponse(render_page(state["predictor"].class_names_, collect=collector is not None))
+        response = HTMLResponse(render_page(served.predictor.class_names_, collect=collect))
         if language_of(lang):  # the switch's choice, remembered (app.js sets the same cookie)
             response.set_cookie(COOKIE, language_of(lang), max_age=365 * 24 * 3600, samesite="lax")
         return response
 
     @app.get("/healthz", summary="Liveness: 200 once the model is loaded")
     def healthz():
-        return {"status": "ok", "model": state["model_id"]}
+        return {"status": "ok", "model": served.model_id}
 
     @app.get("/v1/model", summary="The served model: recipe, classes, test metrics, versions")
     def model_info():
-        batcher = state["batcher"]
-        localized = {name: class_name(name) for name in state["info"]["classes"]}
-        return {**state["info"], "classes_localized": localized,
+        batcher = served.batcher
+        localized = {name: class_name(name) for name in served.info["classes"]}
+        return {**served.info, "classes_localized": localized,
                 "batching": {"batches": batcher.batches, "images": batcher.images}}  # fmt: skip
+
+
+def _add_predict(app: FastAPI, served: _Served):
+    """POST /v1/predict; returns its answer function, which the lean path calls too."""
 
     @app.post(
         "/v1/predict",
@@ -155,9 +197,7 @@ def create_app(
         top_k: int = Query(DEFAULT_TOP_K, ge=1, le=10, description="how many classes to list per image"),
         include_input: bool = Query(False, description="return the 28×28 image the model saw, as PNG base64"),
     ):
-        body = await read_limited(
-            request.stream(), request.headers.get("content-length"), limits.max_upload_bytes, limits.body_seconds
-        )
+        body = await served.body(request)
         answer = await answer_predict(body, request.headers.get("content-type", ""), top_k, include_input)
         # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
         return JSONResponse(answer)
@@ -166,16 +206,16 @@ def create_app(
         body: bytes, content_type: str, top_k: int = DEFAULT_TOP_K, include_input: bool = False
     ) -> dict:
         """POST /v1/predict's answer for a body already read; ApiError for bad input."""
-        predictor: Predictor = state["predictor"]
+        predictor, limits = served.predictor, served.limits
         if content_type.startswith("multipart/form-data"):
-            names, images, reasons = await _images_from_form(content_type, body, predictor, limits, decoder)
+            names, images, reasons = await _images_from_form(content_type, body, predictor, limits, served.decoder)
         elif content_type.startswith("application/json"):
             names, images, reasons = _images_from_json(body, predictor, limits)
         else:
             raise ApiError(415, _("Expected multipart/form-data (image files in `file` fields) or application/json "
                                   "(`{example}`). Received content type {received!r}.").format(
                 example='{"images": [...]}', received=content_type or "none"))  # fmt: skip
-        probabilities = await state["batcher"].predict(images)
+        probabilities = await served.batcher.predict(images)
         answers = []
         predictions = predictor.answers(probabilities, names, reasons=reasons, top_k=top_k)
         for pixels, prediction in zip(images, predictions):
@@ -188,70 +228,61 @@ def create_app(
             if include_input:
                 answer["input_png"] = base64.b64encode(photos.to_png(pixels)).decode("ascii")
             answers.append(answer)
-        return {"model": state["model_id"], "predictions": answers}
+        return {"model": served.model_id, "predictions": answers}
 
-    # Requests with the default parameters (nearly all) skip FastAPI's routing and dependency
-    # machinery, which cost as much CPU as the prediction itself (bench/README.md).
-    app.add_middleware(
-        PredictFastPath, answer=answer_predict, max_body=limits.max_upload_bytes, body_seconds=limits.body_seconds
+    return answer_predict
+
+
+def _add_collect(app: FastAPI, served: _Served, collector: PhotoCollector) -> None:
+    @app.get("/v1/collect", summary="Photos collected so far, per class (serve --collect)")
+    def collected():
+        return {"counts": collector.counts()}
+
+    @app.post(
+        "/v1/collect",
+        summary="Keep a photo as an example of a class (serve --collect)",
+        description="One image file in a multipart field named `file`; `label` is one of the model's classes. "
+        "The photo is saved under the collection folder as `<class>/<content hash>.<format>` (never "
+        "overwritten), for `provador adapt RUN --photos FOLDER`.",
     )
-    app.add_middleware(RequestLanguage)  # outside the lean path, so it answers in the language too
-    app.state.traffic = Traffic()
-    app.add_middleware(Draining, traffic=app.state.traffic)  # added last: outermost, it sees every request
-
-    if collector is not None:
-
-        @app.get("/v1/collect", summary="Photos collected so far, per class (serve --collect)")
-        def collected():
-            return {"counts": collector.counts()}
-
-        @app.post(
-            "/v1/collect",
-            summary="Keep a photo as an example of a class (serve --collect)",
-            description="One image file in a multipart field named `file`; `label` is one of the model's classes. "
-            "The photo is saved under the collection folder as `<class>/<content hash>.<format>` (never "
-            "overwritten), for `provador adapt RUN --photos FOLDER`.",
-        )
-        async def collect_photo(request: Request, label: str = Query(..., description="the photo's class")):
-            body = await read_limited(
-                request.stream(), request.headers.get("content-length"), limits.max_upload_bytes, limits.body_seconds
+    async def collect_photo(request: Request, label: str = Query(..., description="the photo's class")):
+        body = await served.body(request)
+        try:
+            uploads = file_parts(body, request.headers.get("content-type", ""), "file", max_parts=4)
+        except MalformedForm as exc:
+            raise ApiError(400, _("Could not parse the multipart form: {reason}.").format(reason=exc)) from None
+        if len(uploads) != 1:
+            raise ApiError(400, _("Expected exactly one image file in a form field named `file`; received {count}.")
+                           .format(count=len(uploads)))  # fmt: skip
+        try:
+            path, created = await asyncio.get_running_loop().run_in_executor(
+                served.decoder, contextvars.copy_context().run, collector.save, uploads[0].data, label
             )
-            try:
-                uploads = file_parts(body, request.headers.get("content-type", ""), "file", max_parts=4)
-            except MalformedForm as exc:
-                raise ApiError(400, _("Could not parse the multipart form: {reason}.").format(reason=exc)) from None
-            if len(uploads) != 1:
-                raise ApiError(400, _("Expected exactly one image file in a form field named `file`; received {count}.")
-                               .format(count=len(uploads)))  # fmt: skip
-            try:
-                path, created = await asyncio.get_running_loop().run_in_executor(
-                    decoder, contextvars.copy_context().run, collector.save, uploads[0].data, label
-                )
-            except CollectError as exc:
-                raise ApiError(exc.status, str(exc)) from None
-            except InputError as exc:
-                status = 413 if isinstance(exc, ImageTooLarge) else 415 if isinstance(exc, NotAnImage) else 422
-                raise ApiError(status, str(exc)) from None
-            return {"saved": path, "created": created, "label": label, "counts": collector.counts()}
+        except CollectError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        except InputError as exc:
+            status = 413 if isinstance(exc, ImageTooLarge) else 415 if isinstance(exc, NotAnImage) else 422
+            raise ApiError(status, str(exc)) from None
+        return {"saved": path, "created": created, "label": label, "counts": collector.counts()}
 
+
+def _add_samples(app: FastAPI, served: _Served) -> None:
     @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
     def random_sample():
-        if "test" not in state:
+        if served.test is None:
             from provador.core.datasets import dataset_for
 
             try:
-                dataset = dataset_for(run.recipe, data_dir, progress=False)
+                dataset = dataset_for(served.run.recipe, served.data_dir, progress=False)
             except ProvadorError as exc:
                 raise ApiError(
                     503, _("The test images are not available on this server: {reason}").format(reason=exc)
                 ) from None
-            state["test"] = (dataset.x_test, dataset.y_test, dataset.class_names)
-        images, labels, names = state["test"]
+            served.test = (dataset.x_test, dataset.y_test, dataset.class_names)
+        images, labels, names = served.test
         index = int(np.random.default_rng().integers(len(images)))
         return {"index": index, "true_label": names[int(labels[index])],
                 "png": base64.b64encode(photos.to_png(images[index])).decode("ascii")}  # fmt: skip
-
-    return app
 
 
 def _model_info(run: runs.Run, predictor: Predictor, model_id: str, limits: Limits) -> dict:

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Debian packages or data are missing; pytest's summary lists each skip and why.
 ALLOW_SKIPS ?=
 
-.PHONY: demo test setup setup-dev data test-system lint clean translations
+.PHONY: demo test setup setup-dev data test-system lint lock clean translations
 
 # The demo needs only provador itself (Keras on JAX); the tests add pytest, Selenium,
 # scikit-learn (reference metrics), Jupyter's runner, TensorFlow (the backend test and export)
@@ -17,7 +17,7 @@ setup:
 	@bash scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
 
 setup-dev:
-	@bash scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" dev,tensorflow,export
+	@bash scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" tensorflow,export,postgres dev
 
 data: setup
 	@bash scripts/ensure-data.sh "$(BIN)/provador"
@@ -46,7 +46,18 @@ translations: setup-dev
 	$(BIN)/pybabel compile -D provador -d $(LOCALE) --statistics
 
 lint: setup-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
+
+# constraints.txt pins every package `make test` installs, at what CI last passed with. To move
+# to newer releases: `make lock` resolves them afresh in a scratch venv and rewrites the file;
+# then `make test`, and commit constraints.txt with what the tests needed.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e ".[tensorflow,export,postgres]" --group dev
+	{ echo "# What \`make test\` and CI install (pip install -c constraints.txt). Refresh: make lock."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

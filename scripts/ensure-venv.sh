@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Make the project's virtual environment usable, then install provador into it when
 # pyproject.toml changed since the last install.
-#   scripts/ensure-venv.sh PYTHON VENV [EXTRAS]     (EXTRAS e.g. dev,tensorflow,export)
+#   scripts/ensure-venv.sh PYTHON VENV [EXTRAS] [GROUP]   (EXTRAS e.g. tensorflow,export,postgres; GROUP dev)
+# Versions come from constraints.txt, what CI tested (`make lock` refreshes it), so that every
+# machine installs the same releases and the same recipe gives the same numbers.
 # Checked first, each with its fix named: Python 3.11+, and its venv module with pip (Debian
 # and Ubuntu ship it apart, as python3-venv; installed here when we are root with apt). A .venv
 # left broken by a failed earlier try (bin/python there, pip missing) is rebuilt.
 set -euo pipefail
-python=$1 venv=$2 extras=${3:-}
+python=$1 venv=$2 extras=${3:-} group=${4:-}
 
 if ! command -v "$python" >/dev/null; then
   echo "provador needs Python 3.11 or newer: '$python' was not found. Install python3, or run: make PYTHON=/path/to/python3.11 ..." >&2
@@ -39,9 +41,11 @@ if [ ! -e "$venv" ]; then
   "$venv/bin/python" -m pip install -q --upgrade pip
 fi
 
-stamp="$venv/.installed${extras:+-${extras//,/-}}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "Installing provador${extras:+ with [$extras]} into $venv (first time: a few minutes)..."
-  "$venv/bin/python" -m pip install -q -e ".${extras:+[$extras]}"
+stamp="$venv/.installed${extras:+-${extras//,/-}}${group:+-$group}"
+pinned=()
+[ -f constraints.txt ] && pinned=(-c constraints.txt)
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || { [ -f constraints.txt ] && [ constraints.txt -nt "$stamp" ]; }; then
+  echo "Installing provador${extras:+ with [$extras]}${group:+ and the $group tools} into $venv (first time: a few minutes)..."
+  "$venv/bin/python" -m pip install -q "${pinned[@]}" -e ".${extras:+[$extras]}" ${group:+--group "$group"}
   touch "$stamp" "$venv/.installed"  # a fuller install holds the plain one
 fi

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("importlinter") is None, reason="pip install import-linter (the dev extra)"
+    importlib.util.find_spec("importlinter") is None,
+    reason="pip install import-linter (the dev group: pip install --group dev)",
 )
 LINT = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(config_filename=sys.argv[1]))"
 

@@ -99,7 +99,10 @@ def test_download_verifies_and_lands_in_cache(mirror, tmp_path, monkeypatch, cap
     monkeypatch.setenv("PROVADOR_MIRROR", url)
     source = locate("fashion-mnist", allow_download=True)
     assert source.directory == datasets.cache_dir() and source.verified
-    assert "Downloading train-images-idx3-ubyte.gz" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Downloading train-images-idx3-ubyte.gz (" in err
+    # Not a terminal: one line per file, not a bar rewritten for every chunk.
+    assert err.count("Downloading") == 4 and "\r" not in err and len(err.splitlines()) == 4
     assert sorted(p.name for p in source.directory.iterdir()) == sorted(f"{s}.gz" for s in SPLIT_FILES.values())
 
 

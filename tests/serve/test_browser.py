@@ -83,6 +83,47 @@ def wait_for(predicate, timeout=20):
     raise AssertionError("timed out waiting for the page")
 
 
+@pytest.fixture(scope="module")
+def offline_browser():
+    """Chromium that can reach this machine only (every other host name fails to resolve), and
+    that records every request the page makes."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        missing("Chromium", "apt-get install chromium chromium-driver (`make test` installs them as root)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1100,900",
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):  # fmt: skip
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_the_api_docs_render_their_operations_offline(server, offline_browser):
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = server
+    offline_browser.get(url + "/docs")
+    operations = wait_for(lambda: offline_browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {element.text.replace("\u200b", "") for element in operations}
+    assert {"/v1/predict", "/v1/model", "/healthz"} <= paths, paths
+    requested = [
+        json.loads(entry["message"])["message"]["params"]["request"]["url"]
+        for entry in offline_browser.get_log("performance")
+        if '"Network.requestWillBeSent"' in entry["message"]
+    ]
+    assert any(u.endswith("/openapi.json") for u in requested) and any("swagger-ui-bundle.js" in u for u in requested)
+    outside = [u for u in requested if not u.startswith((url, "data:"))]
+    assert not outside, outside
+
+
 def test_upload_through_the_page_shows_the_models_label(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
 

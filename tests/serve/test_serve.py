@@ -89,7 +89,11 @@ def test_random_sample_and_page_and_docs(served):
     for text in (page.text, script.text, style.text):  # works offline: nothing loaded from another host
         assert not re.search(r"""(src|href)=["']?(https?:)?//|@import|url\(["']?(https?:)?//""", text)
         assert 'fetch("http' not in text
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")  # Swagger UI from provador's own files, not a CDN
+    assert docs.status_code == 200 and "/static/swagger-ui/swagger-ui-bundle.js" in docs.text
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", docs.text) and "cdn" not in docs.text.lower()
+    assert client.get("/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN and Google Fonts
     assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
 
 

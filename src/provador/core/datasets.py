@@ -310,8 +310,12 @@ def download(
         cap = FASHION_MNIST_BYTES[stem] + 2**20
         deadline = time.monotonic() + DOWNLOAD_GRACE_SECONDS + cap / DOWNLOAD_MIN_RATE
         try:
-            with os.fdopen(fd, "wb") as out, opener(url, timeout=30) as response:
-                total = int(response.headers.get("Content-Length") or 0)
+            with (
+                os.fdopen(fd, "wb") as out,
+                opener(url, timeout=30) as response,
+                _Progress(stem, int(response.headers.get("Content-Length") or 0), progress) as shown,
+            ):
+                total = shown.total
                 if total > cap:
                     raise OSError(_("{url} announces {size} MB; the file is {expected} MB").format(
                         url=url, size=f"{total / 1e6:.1f}", expected=f"{FASHION_MNIST_BYTES[stem] / 1e6:.1f}"))  # fmt: skip
@@ -325,10 +329,7 @@ def download(
                     if time.monotonic() > deadline:
                         raise OSError(_("{url} is too slow (under {rate} KB/s); try again later or another "
                                         "PROVADOR_MIRROR").format(url=url, rate=DOWNLOAD_MIN_RATE // 1000))  # fmt: skip
-                    if progress:
-                        _print_progress(stem, done, total)
-            if progress:
-                print(file=sys.stderr)
+                    shown.update(len(chunk))
             try:
                 digest = idx.content_sha256(tmp)
             except DataFormatError as exc:
@@ -355,15 +356,33 @@ def _check_mirror(mirror: str) -> None:
         )  # fmt: skip
 
 
-def _print_progress(stem: str, done: int, total: int) -> None:
-    if total:
-        width = 30
-        filled = int(width * done / total)
-        bar = "#" * filled + "." * (width - filled)
-        amount = f"[{bar}] {number(done / 1e6, 1)}/{number(total / 1e6, 1)} MB"
-    else:
-        amount = f"{number(done / 1e6, 1)} MB"
-    print("\r" + _("Downloading {file} {amount}").format(file=f"{stem}.gz", amount=amount), end="", file=sys.stderr)
+class _Progress:
+    """A download's progress: tqdm's bar on a terminal; into a log file or a pipe, one line per
+    file and none per chunk (a bar rewritten for every 64 KiB would be hundreds of lines)."""
+
+    def __init__(self, stem: str, total: int, shown: bool):
+        self.total, self.bar = total, None
+        if not shown:
+            return
+        size = f" ({number(total / 1e6, 1)} MB)" if total else ""
+        label = _("Downloading {file}").format(file=f"{stem}.gz")
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total or None, desc=label, unit="B", unit_scale=True, file=sys.stderr, leave=True)
+        else:
+            print(label + size, file=sys.stderr, flush=True)
+
+    def update(self, count: int) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _read_arrays(files: dict[str, Path]) -> dict[str, np.ndarray]:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -102,8 +103,11 @@ def create_app(
         version=__version__,
         summary="Fashion-MNIST classifier: predictions for photos of clothes and 28×28 images.",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN
+        redoc_url=None,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs(app)
     _add_error_handlers(app)
     _add_page_and_model(app, served, collector is not None)
     answer_predict = _add_predict(app, served)
@@ -138,6 +142,21 @@ class _Served:
     async def body(self, request: Request) -> bytes:
         return await read_limited(request.stream(), request.headers.get("content-length"),
                                   self.limits.max_upload_bytes, self.limits.body_seconds)  # fmt: skip
+
+
+def _add_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI from provador's own static files (vendored from swagger-ui-dist), so the
+    API docs work where the page does, with no network."""
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="provador · API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # its badge would ask validator.swagger.io
+        )  # fmt: skip
 
 
 def _add_error_handlers(app: FastAPI) -> None:

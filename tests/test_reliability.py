@@ -57,7 +57,13 @@ def test_a_run_killed_at_a_random_epoch_resumes_to_the_same_numbers(tiny_dir, tm
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         found = list((tmp_path / "killed").glob("*/history.csv"))
-        if found and len(found[0].read_text().splitlines()) > kill_after:
+        # The epoch's row is written before its checkpoint: wait for both (a kill between them
+        # leaves the previous epoch's checkpoint, or none after the first).
+        if (
+            found
+            and len(found[0].read_text().splitlines()) > kill_after
+            and (found[0].parent / runs.CHECKPOINT_FILE).is_file()
+        ):
             history = found[0]
             break
         time.sleep(0.02)

@@ -8,6 +8,9 @@ in-process on single images.
 
     python bench/load_serve.py [RUN] [--requests 1500] [--seconds 20]
     python bench/load_serve.py [RUN] --engines     # provador's Keras engine against its ONNX engine
+    python bench/load_serve.py [RUN] --against DIR [--rounds 3]   # this tree's server against DIR's
+      (DIR: a checkout of an earlier commit, e.g. `git worktree add /tmp/before HEAD~3`), the two
+      alternated round by round so that a drift in the machine's load hits both
 Without RUN it trains a quick MLP (a few seconds) into a temporary folder. `--engines` exports the
 run to ONNX first when it has no RUN/export/model.onnx.
 """
@@ -87,9 +90,9 @@ async def load(port: int, request: bytes, clients: int, requests: int, seconds: 
             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "errors": len(errors)}  # fmt: skip
 
 
-def start(command: list[str], port: int, log: Path) -> subprocess.Popen:
+def start(command: list[str], port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
     # The server's output goes to a file: a pipe nobody reads could fill up and stall it.
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=env)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -125,13 +128,58 @@ def predictor_latency(run_dir: str, repeats: int = 3000, engine: str = "keras") 
     return float(np.median(times) * 1000)
 
 
+def compare_checkouts(args) -> None:
+    """This tree's `provador serve` against DIR's, the same run and load, alternated by rounds."""
+    from PIL import Image
+
+    from provador.core.datasets import load_dataset
+
+    scratch = tempfile.mkdtemp(prefix="provador-bench-")
+    run_dir = args.run or quick_run(scratch)
+    buffer = io.BytesIO()
+    Image.fromarray(load_dataset().x_test[0]).save(buffer, format="PNG")
+    png = buffer.getvalue()
+    here = str(Path(__file__).resolve().parents[1] / "src")
+    trees = {"before": str(Path(args.against).resolve() / "src"), "now": here}
+    rps: dict[str, dict[int, list[float]]] = {name: {c: [] for c in LEVELS} for name in trees}
+    p99: dict[str, dict[int, list[float]]] = {name: {c: [] for c in LEVELS} for name in trees}
+    for round_ in range(args.rounds):
+        for name, src in trees.items():
+            port = free_port()
+            env = {**os.environ, "PYTHONPATH": src}
+            command = [sys.executable, "-m", "provador", "serve", run_dir, "--port", str(port)]
+            process = start(command, port, Path(scratch) / f"{name}-{round_}.log", env)
+            try:
+                request = multipart_request(port, png)
+                asyncio.run(load(port, request, 4, 50, 10))  # warm up
+                for clients in LEVELS:
+                    result = asyncio.run(load(port, request, clients, args.requests, args.seconds))
+                    rps[name][clients].append(result["rps"])
+                    p99[name][clients].append(result["p99_ms"])
+                    print(f"round {round_ + 1} {name}: {clients} clients {result['rps']:.0f} req/s", file=sys.stderr)
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
+    print(f"run: {run_dir}\nbefore: {trees['before']}\nsingle-image PNG uploads, loopback, {args.rounds} rounds "
+          f"alternated, {args.requests} requests or {args.seconds:g} s per level; medians over rounds\n")  # fmt: skip
+    print(f"{'clients':>7} {'before req/s':>13} {'now req/s':>10} {'now/before':>11} {'before p99':>11} {'now p99':>8}")
+    for clients in LEVELS:
+        before, now = np.median(rps["before"][clients]), np.median(rps["now"][clients])
+        print(f"{clients:>7} {before:>13.0f} {now:>10.0f} {now / before:>10.3f}× "
+              f"{np.median(p99['before'][clients]):>10.2f} {np.median(p99['now'][clients]):>8.2f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", nargs="?")
     parser.add_argument("--requests", type=int, default=1500, help="at most this many requests per level")
     parser.add_argument("--seconds", type=float, default=20, help="at most this long per level")
     parser.add_argument("--engines", action="store_true", help="compare the keras and onnx engines instead")
+    parser.add_argument("--against", metavar="DIR", help="compare with the server of the provador checkout in DIR")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: rounds, alternating the two")
     args = parser.parse_args()
+    if args.against:
+        return compare_checkouts(args)
     scratch = tempfile.mkdtemp(prefix="provador-bench-")
     run_dir = args.run or quick_run(scratch)
     if args.engines and not (Path(run_dir) / "export" / "model.onnx").is_file():

@@ -29,5 +29,6 @@ STUDIES_DIR = "studies"  # where study folders go
 TOP_K = 3  # classes listed per answer (`predict --top`, the API's `?top_k`)
 HEARTBEAT = 60  # seconds a silent search worker (killed, machine lost) is given before its trial is failed
 HOST, PORT = "127.0.0.1", 8000  # where `provador serve` listens: this machine only
+LIMIT_CONCURRENCY = 256  # connections and requests `provador serve` takes at once before new ones get 503
 SAMPLER, PRUNER = "tpe", "median"
 VALIDATION = 1000  # the notebook's first 1000 training images

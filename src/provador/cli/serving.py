@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from provador.base.choices import ENGINES, HOST, PORT
+from provador.base.choices import ENGINES, HOST, LIMIT_CONCURRENCY, PORT
 from provador.base.i18n import _, number, percent
 from provador.cli.parser import add_data_dir, add_json, port
 
@@ -19,7 +19,20 @@ def register(commands) -> None:
     serve.add_argument(
         "--port", type=port, default=PORT, help=_("TCP port, 1-65535 (default {default})").format(default=PORT)
     )
-    serve.add_argument("--access-log", action="store_true", help=_("log every request"))
+    serve.add_argument("--access-log", action="store_true", help=_("log every request (refusals are always logged)"))
+    serve.add_argument(
+        "--log-format", choices=("json", "text"), default="json",
+        help=_("the log on standard error: JSON lines (default) or text for a person"),
+    )  # fmt: skip
+    serve.add_argument(
+        "--cors", action="append", default=[], metavar="ORIGIN",
+        help=_("let pages from ORIGIN (e.g. https://example.org) call the API; may be repeated"),
+    )  # fmt: skip
+    serve.add_argument(
+        "--limit-concurrency", type=int, default=LIMIT_CONCURRENCY,
+        help=_("connections and requests at once before new ones get 503 (default {default})").format(
+            default=LIMIT_CONCURRENCY),
+    )  # fmt: skip
     serve.add_argument(
         "--engine", choices=ENGINES, default=ENGINES[0],
         help=_("what computes the answers: the Keras model (default) or onnxruntime on RUN/export/model.onnx"),
@@ -81,7 +94,8 @@ def serve_run(args) -> None:
                 folder=args.collect, run=run.path), flush=True)  # fmt: skip
 
     serve(run, host=args.host, port=args.port, data_dir=args.data_dir, access_log=args.access_log, engine=args.engine,
-          on_listening=banner, collect=args.collect)  # fmt: skip
+          on_listening=banner, collect=args.collect, cors=args.cors, log_format=args.log_format,
+          limit_concurrency=args.limit_concurrency)  # fmt: skip
 
 
 def export_run(args) -> None:

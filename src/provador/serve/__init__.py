@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from provador.base.choices import HOST, PORT
+from provador.base.choices import HOST, LIMIT_CONCURRENCY, PORT
 from provador.base.errors import ProvadorError
 from provador.base.i18n import _
 from provador.serve.app import Limits, create_app
@@ -25,22 +25,32 @@ def serve(
     engine: str = "keras",
     on_listening: Callable[[], None] | None = None,
     collect: str | Path | None = None,
+    cors: list[str] | None = None,
+    log_format: str = "json",
+    limit_concurrency: int | None = LIMIT_CONCURRENCY,
 ):
     """Run the server until Ctrl-C (at once) or SIGTERM (after the requests in flight).
+
+    Logs go to standard error as JSON lines (`log_format="text"` for a person): start-up,
+    refusals, draining, and with `access_log` every request. Past `limit_concurrency`
+    connections and requests at once, new ones get 503 rather than memory and a queue.
 
     The model is loaded and the port bound before `on_listening` is called (the CLI's banner),
     so a model that cannot be served or a port in use is an error, never a banner and then one."""
     import uvicorn
 
     from provador.serve.lifecycle import DrainingServer, timed_protocol
+    from provador.serve.operations import configure_logs
 
     limits = limits or Limits()
-    app = create_app(run, limits=limits, data_dir=data_dir, engine=engine, collect=collect)
+    configure_logs(log_format)
+    app = create_app(run, limits=limits, data_dir=data_dir, engine=engine, collect=collect, cors=cors,
+                     log_requests=access_log)  # fmt: skip
     listening = bind(host, port)
     if on_listening:
         on_listening()
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=access_log,
+        app, host=host, port=port, log_level="warning", access_log=False, limit_concurrency=limit_concurrency,
         http=timed_protocol(limits.header_seconds), timeout_keep_alive=5,
         timeout_graceful_shutdown=int(limits.drain_seconds) + 1,
     )  # fmt: skip

@@ -14,12 +14,13 @@ import gc
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -32,9 +33,10 @@ from provador.records import runs
 from provador.serve.batching import DynamicBatcher
 from provador.serve.collect import CollectError, PhotoCollector
 from provador.serve.fastpath import PredictFastPath
-from provador.serve.http import TOO_MANY, ApiError, read_limited
+from provador.serve.http import TOO_MANY, ApiError, error_content, read_limited
 from provador.serve.language import COOKIE, RequestLanguage
 from provador.serve.lifecycle import Draining, Traffic
+from provador.serve.operations import Metrics, Operations, log
 from provador.serve.page import render as render_page
 from provador.serve.uploads import MalformedForm, file_parts
 from provador.work.inference import DEFAULT_TOP_K, Predictor, doubt_of
@@ -68,9 +70,13 @@ def create_app(
     data_dir: str | Path | None = None,
     engine: str = "keras",
     collect: str | Path | None = None,
+    cors: list[str] | None = None,
+    log_requests: bool = False,
 ) -> FastAPI:
     """The app for `run`; `engine="onnx"` answers with onnxruntime on the run's exported model;
-    `collect` names a folder where the page's "this is a …" keeps labelled photos."""
+    `collect` names a folder where the page's "this is a …" keeps labelled photos; `cors` lists
+    the other origins whose pages may call the API; `log_requests` logs every request (refusals
+    are always logged, to the `provador.serve` logger)."""
     run = runs.resolve_run(run)
     # Loaded now, not when the server starts: a model that cannot be used is a one-paragraph
     # error before anything listens, not a traceback and "Application startup failed".
@@ -89,6 +95,8 @@ def create_app(
         served.batcher = DynamicBatcher(predictor.predict_probabilities, limits.max_batch, limits.window_ms)
         served.model_id = f"{run.name}:{run.model_digest()[:12]}" + (":onnx" if engine == "onnx" else "")
         served.info = _model_info(run, predictor, served.model_id, limits)  # read the run's files once
+        served.metrics.served(served.model_id, served.batcher)
+        log("started", model=served.model_id, engine=engine, max_batch=limits.max_batch, pid=os.getpid())
         # Keras and JAX leave millions of long-lived objects; a full garbage collection walking
         # them all paused every request in flight for ~200 ms (1% of requests under load).
         # Frozen, they are left out of collections; what requests allocate is still collected.
@@ -120,8 +128,14 @@ def create_app(
         PredictFastPath, answer=answer_predict, max_body=limits.max_upload_bytes, body_seconds=limits.body_seconds
     )
     app.add_middleware(RequestLanguage)  # outside the lean path, so it answers in the language too
+    if cors:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors), allow_methods=["GET", "POST"],
+                           allow_headers=["*"], expose_headers=["X-Request-ID"], max_age=600)  # fmt: skip
     app.state.traffic = Traffic()
-    app.add_middleware(Draining, traffic=app.state.traffic)  # added last: outermost, it sees every request
+    app.add_middleware(Draining, traffic=app.state.traffic)
+    app.state.metrics = served.metrics
+    # Added last: outermost, it gives every request (a draining 503 too) its ID, its metrics and its log line.
+    app.add_middleware(Operations, metrics=served.metrics, log_requests=log_requests)
     return app
 
 
@@ -137,6 +151,7 @@ class _Served:
     batcher: DynamicBatcher | None = None
     model_id: str = ""
     info: dict | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     test: tuple | None = None  # the test images, for /v1/samples/random, loaded on first use
 
     async def body(self, request: Request) -> bytes:
@@ -168,7 +183,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def validation_error(_request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         message = _("Invalid request: {problems}.").format(problems=problems)
-        return JSONResponse({"error": message, "status": 422}, status_code=422)
+        return JSONResponse(error_content(message, 422), status_code=422)
 
 
 def _add_page_and_model(app: FastAPI, served: _Served, collect: bool) -> None:

@@ -19,7 +19,14 @@ class ApiError(Exception):
         self.status = status
 
     def body(self) -> bytes:
-        return json_bytes({"error": str(self), "status": self.status})
+        return json_bytes(error_content(str(self), self.status))
+
+
+def error_content(message: str, status: int) -> dict:
+    """An error body: the message, the status, and the request's ID (to find its log line)."""
+    from provador.serve.operations import request_id
+
+    return {"error": message, "status": status, "request_id": request_id()}
 
 
 def _megabytes(size: int) -> str:

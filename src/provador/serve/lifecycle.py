@@ -18,7 +18,8 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from provador.base.i18n import _
-from provador.serve.http import json_bytes
+from provador.serve.http import error_content, json_bytes
+from provador.serve.operations import log
 
 RETRY_AFTER_SECONDS = 5
 
@@ -42,7 +43,7 @@ class Draining:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if self.traffic.draining:
-            body = json_bytes({"error": _("The server is shutting down: retry in a few seconds."), "status": 503})
+            body = json_bytes(error_content(_("The server is shutting down: retry in a few seconds."), 503))
             await send({"type": "http.response.start", "status": 503, "headers": [
                 (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                 (b"retry-after", str(RETRY_AFTER_SECONDS).encode()), (b"connection", b"close")]})  # fmt: skip
@@ -101,6 +102,7 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig, frame) -> None:
         if sig == signal.SIGTERM and self._drain_deadline is None:
+            log("draining", in_flight=self.traffic.in_flight, seconds=self.drain_seconds)
             self.traffic.draining = True
             self._drain_deadline = time.monotonic() + self.drain_seconds
             return

@@ -203,3 +203,18 @@ def test_the_package_names_its_public_api_and_version():
     assert set(provador.__all__) == {"ProvadorError", "__version__", *provador._LAZY}
     for name in ("load_dataset", "train", "evaluate", "Predictor", "build_report", "list_runs", "compare_runs"):
         assert name in dir(provador) and callable(getattr(provador, name))
+
+
+def test_shell_completion_completes_commands_and_options_from_the_parser(capsys, tmp_path):
+    assert main(["completion", "bash"]) == 0
+    script = tmp_path / "provador.bash"
+    script.write_text(capsys.readouterr().out)
+
+    def complete(*words: str) -> list[str]:
+        line = f'source {script}; COMP_WORDS=(provador {" ".join(words)}); COMP_CWORD={len(words)}; ' \
+               '_shtab_provador; echo "${COMPREPLY[@]}"'  # fmt: skip
+        return subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True).stdout.split()
+
+    assert complete("tr") == ["train"]
+    assert "--epochs" in complete("train", "--ep")
+    assert main(["completion", "zsh"]) == 0 and capsys.readouterr().out.startswith("#compdef provador")

@@ -13,6 +13,14 @@ def register(commands) -> None:
     models = commands.add_parser("models", help=_("list the architectures in the registry"))
     models.set_defaults(handler=list_models)
 
+    completion = commands.add_parser(
+        "completion", help=_("print a shell completion script: eval \"$(provador completion bash)\""),
+        description=_("Tab completion of commands and options. bash: add `eval \"$(provador completion bash)\"` to "
+                      "~/.bashrc; zsh: `provador completion zsh > ~/.zfunc/_provador` (with ~/.zfunc in fpath)."),
+    )  # fmt: skip
+    completion.add_argument("shell", choices=("bash", "zsh"))
+    completion.set_defaults(handler=print_completion)
+
 
 def list_recipes(args) -> None:
     from provador.core.recipes import list_recipes, load_recipe
@@ -30,3 +38,12 @@ def list_models(args) -> None:
 
     for name, summary in describe_models():
         print(f"{name:<8} {summary}")
+
+
+def print_completion(args) -> None:
+    """The completion script, made by shtab from the parser itself (so it never falls behind)."""
+    import shtab
+
+    from provador.cli import build_parser
+
+    print(shtab.complete(build_parser(), shell=args.shell))

@@ -133,6 +133,31 @@ def tiny_run(tmp_path_factory):
     return run, directory
 
 
+def chromium(*flags: str, prefs: dict | None = None, log_requests: bool = False):
+    """Headless Chromium driven by Selenium (Debian's chromium + chromium-driver), with `flags`
+    added; `log_requests` keeps the performance log, which lists every request a page makes.
+    Missing Chromium fails under `make test` and skips elsewhere (see `missing`)."""
+    import shutil
+
+    binary, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (binary and driver_path):
+        missing("Chromium", "apt-get install chromium chromium-driver (`make test` installs them as root)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1100,900", *flags):  # fmt: skip
+        options.add_argument(flag)
+    if prefs:
+        options.add_experimental_option("prefs", prefs)
+    if log_requests:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+
+
 @pytest.fixture
 def run_copy(tiny_run, tmp_path):
     """A copy of the shared tiny run, for a test that writes into a run (the shared one stays as

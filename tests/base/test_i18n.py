@@ -193,23 +193,15 @@ def test_the_page_follows_the_browser_and_remembers_the_switch(api):
 
 @pytest.mark.slow
 def test_the_page_in_chromium_speaks_portuguese_and_switches_to_english(tiny_run, tmp_path):
-    import shutil
-
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.skip("needs Debian's chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
+    from tests.conftest import chromium
     from tests.serve.test_browser import wait_for
 
+    driver = chromium(
+        "--lang=pt-BR", prefs={"intl.accept_languages": "pt-BR,pt"}
+    )  # before the server: a skip leaves none
     url, server = _start_server(tiny_run)
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--lang=pt-BR"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "pt-BR,pt"})
-    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
     try:
         driver.get(url + "/")
         line = wait_for(lambda: driver.find_element(By.ID, "model-line").text.startswith("Modelo ") and

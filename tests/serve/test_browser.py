@@ -1,6 +1,5 @@
 """End to end in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)."""
 
-import shutil
 import socket
 import threading
 import time
@@ -11,11 +10,9 @@ from PIL import Image
 
 from provador.core.datasets import load_dataset
 from provador.work.inference import Predictor
-from tests.conftest import missing
+from tests.conftest import chromium
 
 pytestmark = pytest.mark.slow  # headless Chromium against a live server
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 def _serving(app):
@@ -57,18 +54,7 @@ def collecting_server(tiny_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        missing("Chromium", "apt-get install chromium chromium-driver (`make test` installs them as root)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1100,900"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = chromium()
     yield driver
     driver.quit()
 
@@ -87,19 +73,7 @@ def wait_for(predicate, timeout=20):
 def offline_browser():
     """Chromium that can reach this machine only (every other host name fails to resolve), and
     that records every request the page makes."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        missing("Chromium", "apt-get install chromium chromium-driver (`make test` installs them as root)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1100,900",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):  # fmt: skip
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = chromium("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", log_requests=True)
     yield driver
     driver.quit()
 

@@ -17,7 +17,6 @@ from provador.base.errors import StorageError
 from provador.base.i18n import N_, _
 
 JOURNAL_FILE = "journal.log"
-DEFAULT_HEARTBEAT = HEARTBEAT
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class Storage:
         """What may be printed or written in study.json (marked for translation when the journal)."""
         return masked(self.url)
 
-    def open(self, folder: Path, heartbeat: int = DEFAULT_HEARTBEAT):
+    def open(self, folder: Path, heartbeat: int = HEARTBEAT):
         return open_storage(self.url, folder, heartbeat)
 
     def same_database(self, recorded: str) -> bool:
@@ -133,7 +132,7 @@ def same_database(a: str, b: str) -> bool:
     return where(first) == where(second)
 
 
-def open_storage(storage: str | None, folder: Path, heartbeat: int = DEFAULT_HEARTBEAT):
+def open_storage(storage: str | None, folder: Path, heartbeat: int = HEARTBEAT):
     """The study's storage: the journal file in `folder`, or a PostgreSQL database."""
     if storage is None:
         from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from provador import __version__
+from provador.base.choices import TOP_K
 from provador.base.errors import ImageTooLarge, InputError, NotAnImage, ProvadorError
 from provador.base.i18n import _, class_name, language_of
 from provador.core import photos
@@ -39,7 +40,7 @@ from provador.serve.lifecycle import Draining, Traffic
 from provador.serve.operations import Metrics, Operations, log
 from provador.serve.page import render as render_page
 from provador.serve.uploads import MalformedForm, file_parts
-from provador.work.inference import DEFAULT_TOP_K, Predictor, doubt_of
+from provador.work.inference import Predictor, doubt_of
 
 STATIC = Path(__file__).parent / "static"
 # A small file that declares few pixels decodes in well under a millisecond: a thread hop would
@@ -228,7 +229,7 @@ def _add_predict(app: FastAPI, served: _Served):
     )  # fmt: skip
     async def predict(
         request: Request,
-        top_k: int = Query(DEFAULT_TOP_K, ge=1, le=10, description="how many classes to list per image"),
+        top_k: int = Query(TOP_K, ge=1, le=10, description="how many classes to list per image"),
         include_input: bool = Query(False, description="return the 28×28 image the model saw, as PNG base64"),
     ):
         body = await served.body(request)
@@ -236,9 +237,7 @@ def _add_predict(app: FastAPI, served: _Served):
         # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
         return JSONResponse(answer)
 
-    async def answer_predict(
-        body: bytes, content_type: str, top_k: int = DEFAULT_TOP_K, include_input: bool = False
-    ) -> dict:
+    async def answer_predict(body: bytes, content_type: str, top_k: int = TOP_K, include_input: bool = False) -> dict:
         """POST /v1/predict's answer for a body already read; ApiError for bad input."""
         predictor, limits = served.predictor, served.limits
         if content_type.startswith("multipart/form-data"):

@@ -36,7 +36,7 @@ def request_id() -> str | None:
 class Metrics:
     """The server's Prometheus metrics, in a registry of its own (one per app)."""
 
-    def __init__(self, model_id: str = ""):
+    def __init__(self):
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("provador_requests", "HTTP requests answered, by route, method and status",
                                 ["route", "method", "status"], registry=self.registry)  # fmt: skip

@@ -29,6 +29,8 @@ class ExportFormat:
     folder_layout: frozenset[str] = frozenset()  # what such a directory may hold
     magic: bytes | None = None  # bytes 4-8 of the file, when the format has them
     signature_beside: bool = False  # the signature is a file beside the model (`model.signature.json`)
+    runner: Callable[[Path], Callable] | None = None  # path -> (batch -> probabilities), in the format's runtime
+    carry_signature: Callable[[Path, dict], None] | None = None  # writes it into the file (ONNX metadata)
 
     def signature_path(self, path: Path) -> Path:
         """Where an export at `path` keeps its signature, when not inside the file itself."""
@@ -37,22 +39,22 @@ class ExportFormat:
         return path.with_name(f"{path.stem}.{SIGNATURE_FILE}")
 
     def write_signature(self, made: Path, meta: dict) -> None:
-        """Put `meta` where this format carries it (ONNX: the graph's own metadata properties)."""
-        if self.name == "onnx":
-            import onnx
-
-            graph = onnx.load(str(made))
-            for key, value in meta.items():
-                graph.metadata_props.add(key=key, value=json.dumps(value) if isinstance(value, list) else str(value))
-            onnx.save(graph, str(made))
+        """Put `meta` where this format carries it: in the file, in the folder, or beside it."""
+        if self.carry_signature is not None:
+            self.carry_signature(made, meta)
         elif self.is_folder:
             (made / SIGNATURE_FILE).write_text(json.dumps(meta, indent=2))
         else:
             (made.parent / SIGNATURE_FILE).write_text(json.dumps(meta, indent=2))
 
-    def runner(self, path: Path) -> Callable:
-        """A function batch → probabilities that runs the exported file in its own runtime."""
-        return _RUNNERS[self.name](path)
+
+def _onnx_metadata(made: Path, meta: dict) -> None:
+    import onnx
+
+    graph = onnx.load(str(made))
+    for key, value in meta.items():
+        graph.metadata_props.add(key=key, value=json.dumps(value) if isinstance(value, list) else str(value))
+    onnx.save(graph, str(made))
 
 
 def _onnx_runner(path: Path):
@@ -94,18 +96,20 @@ FORMATS: dict[str, ExportFormat] = {
             "onnx", "model.onnx", N_("ONNX Runtime on servers, in browsers (onnxruntime-web), C#, Java, C++"),
             "onnxruntime.InferenceSession(PATH)", "onnx",
             (_TENSORFLOW, ("tf2onnx", "tf2onnx"), ("onnx", "onnx"), ("onnxruntime", "onnxruntime")),
+            runner=_onnx_runner, carry_signature=_onnx_metadata,
         ),
         ExportFormat(
             "saved-model", "saved_model", N_("TensorFlow Serving and TensorFlow programs"),
             'tf.saved_model.load(PATH).signatures["serving_default"]', "tf_saved_model", (_TENSORFLOW,),
             is_folder=True,
             folder_layout=frozenset({"saved_model.pb", "variables", "assets", "fingerprint.pb", SIGNATURE_FILE}),
+            runner=_saved_model_runner,
         ),
         ExportFormat(
             "litert", "model.tflite", N_("phones and small devices (LiteRT, formerly TensorFlow Lite)"),
             "ai_edge_litert.interpreter.Interpreter(model_path=PATH)", "litert",
             (_TENSORFLOW, ("ai_edge_litert", "ai-edge-litert")), magic=b"TFL3", signature_beside=True,
+            runner=_litert_runner,
         ),
     )
 }  # fmt: skip
-_RUNNERS = {"onnx": _onnx_runner, "saved-model": _saved_model_runner, "litert": _litert_runner}

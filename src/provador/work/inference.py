@@ -23,7 +23,6 @@ LOW_CONFIDENCE = 0.5
 # Reasons in English (the API's canonical text); the CLI and the page show them translated.
 NO_GARMENT = N_("no garment stood out from the background, so the model saw the whole photo")
 LOW_PROBABILITY = N_("the top probability is under 50%")  # LOW_CONFIDENCE
-DEFAULT_TOP_K = TOP_K  # classes listed per answer unless asked otherwise (CLI --top, API ?top_k)
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ class Predictor:
         sources: list[str] | None = None,
         labels=None,
         reasons: list | None = None,
-        top_k: int = DEFAULT_TOP_K,
+        top_k: int = TOP_K,
     ) -> list[Prediction]:
         """Predictions for raw uint8 images; `reasons` (one per image, or None) marks answers as unsure."""
         return self.answers(self.predict_probabilities(images), sources, labels, reasons, top_k)
@@ -134,7 +133,7 @@ class Predictor:
         sources: list[str] | None = None,
         labels=None,
         reasons: list | None = None,
-        top_k: int = DEFAULT_TOP_K,
+        top_k: int = TOP_K,
     ) -> list[Prediction]:
         """Name the classes of rows of probabilities (what `predict` and the server share)."""
         sources = sources or [f"image {i}" for i in range(len(probabilities))]
@@ -153,7 +152,7 @@ class Predictor:
         *,
         errors: list[tuple[str, str]] | None = None,
         progress: bool = False,
-        top_k: int = DEFAULT_TOP_K,
+        top_k: int = TOP_K,
     ) -> list[Prediction]:
         """Predict image files of any size and format, through the photo pipeline.
 
@@ -216,7 +215,7 @@ class Predictor:
         source: str,
         true_label: str | None = None,
         reason: str | None = None,
-        top_k: int = DEFAULT_TOP_K,
+        top_k: int = TOP_K,
     ) -> Prediction:
         """Name the classes of one row of probabilities: the top one, the `top_k`, all of them.
 

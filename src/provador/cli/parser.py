@@ -8,7 +8,7 @@ import contextlib
 import difflib
 import sys
 
-from provador.base.choices import RUNS_DIR
+from provador.base.choices import RUNS_DIR, STUDIES_DIR
 from provador.base.errors import ProvadorError
 from provador.base.i18n import N_, _, ngettext
 
@@ -118,6 +118,10 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 def add_runs_dir(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--runs-dir", default=RUNS_DIR, help=help_text.format(default=RUNS_DIR))
+
+
+def add_studies_dir(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--studies-dir", default=STUDIES_DIR, help=help_text.format(default=STUDIES_DIR))
 
 
 def add_set(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from provador.base.choices import HEARTBEAT, PRUNER, PRUNERS, SAMPLER, SAMPLERS, STUDIES_DIR
+from provador.base.choices import HEARTBEAT, PRUNER, PRUNERS, SAMPLER, SAMPLERS
 from provador.base.errors import ProvadorError
 from provador.base.i18n import _, number
-from provador.cli.parser import add_data_dir, add_json, add_runs_dir, add_set, overrides
+from provador.cli.parser import add_data_dir, add_json, add_runs_dir, add_set, add_studies_dir, overrides
 
 
 def register(commands) -> None:
@@ -49,7 +49,7 @@ def register(commands) -> None:
         help=_("PostgreSQL: seconds before a silent worker's trial is failed (default {default})").format(
             default=HEARTBEAT),
     )  # fmt: skip
-    _add_studies_dir(tune, _("where study folders go (default: {default})"))
+    add_studies_dir(tune, _("where study folders go (default: {default})"))
     add_runs_dir(tune, _("where --final writes its run (default: {default})"))
     add_data_dir(tune)
     tune.add_argument("--quiet", action="store_true", help=_("print only the path of best.toml"))
@@ -58,7 +58,7 @@ def register(commands) -> None:
     studies = commands.add_parser("studies", help=_("list the studies; `studies show NAME` for one"))
     studies.add_argument("action", nargs="?", choices=["show"], help=_("show one study"))
     studies.add_argument("name", nargs="?", help=_("the study to show"))
-    _add_studies_dir(studies, _("where study folders are (default: {default})"))
+    add_studies_dir(studies, _("where study folders are (default: {default})"))
     studies.add_argument(
         "--storage",
         help=_("the study's PostgreSQL URL (needed for a study there: provador never connects where a file says)"),
@@ -69,10 +69,6 @@ def register(commands) -> None:
     spaces = commands.add_parser("spaces", help=_("list the shipped search spaces, or print one"))
     spaces.add_argument("name", nargs="?")
     spaces.set_defaults(handler=list_spaces)
-
-
-def _add_studies_dir(parser, help_text: str) -> None:
-    parser.add_argument("--studies-dir", default=STUDIES_DIR, help=help_text.format(default=STUDIES_DIR))
 
 
 def tune_space(args) -> None:

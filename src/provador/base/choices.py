@@ -24,6 +24,7 @@ TEMPERATURE_RANGE = (0.25, 8.0)  # the only calibration temperatures provador fi
 
 # Defaults the library's signatures and the command's options share (the CLI reads them here, so
 # `provador --help` states what the library does without importing it).
+TRACKERS = ("mlflow", "tensorboard")  # `--track`: where a run is also sent (provador.work.tracking)
 RUNS_DIR = "runs"  # where run directories go
 STUDIES_DIR = "studies"  # where study folders go
 TOP_K = 3  # classes listed per answer (`predict --top`, the API's `?top_k`)

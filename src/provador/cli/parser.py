@@ -8,7 +8,7 @@ import contextlib
 import difflib
 import sys
 
-from provador.base.choices import RUNS_DIR, STUDIES_DIR
+from provador.base.choices import RUNS_DIR, STUDIES_DIR, TRACKERS
 from provador.base.errors import ProvadorError
 from provador.base.i18n import N_, _, ngettext
 
@@ -166,3 +166,27 @@ def port(text: str) -> int:
             _("expected a TCP port from 1 to 65535, received {value!r}").format(value=text)
         )
     return int(text)
+
+
+def add_tracking(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--track", action="append", choices=[*TRACKERS, "none"], metavar="TOOL",
+        help=_("also send the run to MLflow (to --tracking-uri, else $MLFLOW_TRACKING_URI) or write TensorBoard event "
+               "files in it: mlflow, tensorboard or none; may be repeated (default: mlflow when "
+               "$MLFLOW_TRACKING_URI is set)"),
+    )  # fmt: skip
+    parser.add_argument(
+        "--tracking-uri", metavar="URI", help=_("the MLflow tracking server, e.g. http://127.0.0.1:5000")
+    )
+    parser.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help=_("the MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else provador)"),
+    )
+
+
+def tracking(args):
+    """What --track, --tracking-uri and --experiment ask for (a `provador.work.tracking.Tracking`)."""
+    from provador.work.tracking import Tracking  # here: the parser loads no Keras
+
+    return Tracking.parse(args.track, args.tracking_uri, args.experiment)

@@ -1,4 +1,5 @@
-"""`provador evaluate`, `predict`, `report` and `runs`: what a trained run says, and the runs there are."""
+"""`provador evaluate`, `predict`, `report`, `runs` and `track`: what a trained run says, the runs there are,
+and sending them to the tracking tools people already use."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from provador.base.choices import TOP_K
 from provador.base.errors import ProvadorError
 from provador.base.i18n import _, class_name, number, percent
-from provador.cli.parser import add_data_dir, add_json, add_photos, add_runs_dir, labels
+from provador.cli.parser import add_data_dir, add_json, add_photos, add_runs_dir, add_tracking, labels, tracking
 
 
 def register(commands) -> None:
@@ -57,6 +58,27 @@ def register(commands) -> None:
     runs.add_argument("--output", help=_("where --compare writes its plot (default: compare.png in the runs folder)"))
     add_json(runs)
     runs.set_defaults(handler=list_runs)
+
+    track = commands.add_parser(
+        "track",
+        help=_("send complete runs to MLflow or write their TensorBoard files (what --track does while training)"),
+    )
+    track.add_argument("runs", nargs="+", metavar="RUN")
+    add_tracking(track)
+    track.set_defaults(handler=track_runs)
+
+
+def track_runs(args) -> int:
+    from provador.work.tracking import track_run
+
+    chosen = tracking(args)
+    if not chosen:
+        raise ProvadorError(
+            _("Say where to send the runs: --track mlflow (with --tracking-uri URI or $MLFLOW_TRACKING_URI) or "
+              "--track tensorboard.")
+        )  # fmt: skip
+    failed = sum(track_run(run, chosen).failed for run in args.runs)
+    return 1 if failed else 0  # each failure was reported as it happened
 
 
 def evaluate_run(args) -> None:

@@ -8,7 +8,16 @@ from pathlib import Path
 from provador.base.choices import HEARTBEAT, PRUNER, PRUNERS, SAMPLER, SAMPLERS
 from provador.base.errors import ProvadorError
 from provador.base.i18n import _, number
-from provador.cli.parser import add_data_dir, add_json, add_runs_dir, add_set, add_studies_dir, overrides
+from provador.cli.parser import (
+    add_data_dir,
+    add_json,
+    add_runs_dir,
+    add_set,
+    add_studies_dir,
+    add_tracking,
+    overrides,
+    tracking,
+)
 
 
 def register(commands) -> None:
@@ -52,6 +61,7 @@ def register(commands) -> None:
     add_studies_dir(tune, _("where study folders go (default: {default})"))
     add_runs_dir(tune, _("where --final writes its run (default: {default})"))
     add_data_dir(tune)
+    add_tracking(tune)
     tune.add_argument("--quiet", action="store_true", help=_("print only the path of best.toml"))
     tune.set_defaults(handler=tune_space)
 
@@ -79,6 +89,7 @@ def tune_space(args) -> None:
         study=args.study, storage=args.storage, workers=args.workers, resume=args.resume, final=args.final,
         overrides=overrides(args.set), studies_dir=args.studies_dir, runs_dir=args.runs_dir,
         data_dir=args.data_dir, sampler=args.sampler, pruner=args.pruner, heartbeat=args.heartbeat, quiet=args.quiet,
+        track=tracking(args),
     )  # fmt: skip
     if args.quiet and summary.best_recipe:
         print(summary.best_recipe)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from provador.base.errors import ProvadorError
 from provador.base.i18n import _
-from provador.cli.parser import add_data_dir, add_photos, add_runs_dir, add_set, labels, overrides
+from provador.cli.parser import (
+    add_data_dir,
+    add_photos,
+    add_runs_dir,
+    add_set,
+    add_tracking,
+    labels,
+    overrides,
+    tracking,
+)
 
 
 def register(commands) -> None:
@@ -36,6 +45,7 @@ def _add_training_options(parser) -> None:
     parser.add_argument(
         "--keep-checkpoints", action="store_true", help=_("keep the run's checkpoint.npz once it completes")
     )
+    add_tracking(parser)
 
 
 def train_recipe(args) -> None:
@@ -46,7 +56,7 @@ def train_recipe(args) -> None:
     run = train(
         args.recipe or "seed", overrides=overrides(args.set), epochs=args.epochs, seed=args.seed,
         runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet, resume=args.resume,
-        keep_checkpoints=args.keep_checkpoints,
+        keep_checkpoints=args.keep_checkpoints, track=tracking(args),
     )  # fmt: skip
     if args.quiet:
         print(run.path)
@@ -65,7 +75,7 @@ def adapt_run(args) -> None:
     run = adapt(
         args.run, args.photos, overrides=overrides(args.set), epochs=args.epochs, seed=args.seed,
         runs_dir=args.runs_dir, data_dir=args.data_dir, quiet=args.quiet, resume=args.resume,
-        keep_checkpoints=args.keep_checkpoints, labels=labels(args),
+        keep_checkpoints=args.keep_checkpoints, labels=labels(args), track=tracking(args),
     )  # fmt: skip
     if args.quiet:
         print(run.path)

@@ -20,6 +20,7 @@ from provador.core.photo_folders import PhotoSet, adapted_dataset, check_can_lea
 from provador.core.recipes import adapt_overlay, validate
 from provador.records import runs
 from provador.work import training
+from provador.work.tracking import Tracking
 
 
 def adapt(
@@ -36,11 +37,12 @@ def adapt(
     keep_checkpoints: bool = False,
     labels: dict[str, str] | None = None,
     then: training.Then | None = None,
+    track=None,
 ) -> runs.Run:
     """Fine-tune a completed run on labelled photo folders (each: one subfolder per class) and
     return the new run; `labels` names the class of folders named otherwise; `resume=RUN`
-    continues an adapted run that stopped; `then` as in `training.train` (`provador.adapt` draws
-    the report)."""
+    continues an adapted run that stopped; `then` and `track` as in `training.train`
+    (`provador.adapt` draws the report)."""
     if resume is not None:
         if run is not None or photos or labels:
             raise RecipeError(_("A resumed run keeps its own parent and photos: drop RUN and --photos with --resume."))
@@ -53,9 +55,11 @@ def adapt(
             quiet=quiet,
             keep_checkpoints=keep_checkpoints,
             then=then,
+            track=track,
         )  # refuses what a resume cannot change
     if run is None or not photos:
         raise RecipeError(_("Name the run to adapt and at least one photo folder: provador adapt RUN --photos DIR."))
+    tracking = Tracking.parse(track)
     parent = _completed(runs.resolve_run(run))
     recipe = adapted_recipe(parent, overrides, epochs, seed)
     dataset = dataset_for(recipe, data_dir, progress=not quiet)
@@ -80,7 +84,7 @@ def adapt(
     for noisy in ("skipped", "duplicates"):  # run.json keeps counts; the lists were printed
         info["photos"][noisy] = len(info["photos"][noisy])
     new = runs.new_run(runs_dir, recipe, mixed.class_names, mixed.source.to_dict(), extra=info)
-    return training.train_prepared(new, recipe, mixed, quiet, keep_checkpoints, then=then)
+    return training.train_prepared(new, recipe, mixed, quiet, keep_checkpoints, then=then, tracking=tracking)
 
 
 def _completed(parent: runs.Run) -> runs.Run:

@@ -27,6 +27,7 @@ from provador.work.calibration import calibrate
 from provador.work.callbacks import Checkpoint, EpochProgress, HistoryRecorder, restore_checkpoint
 from provador.work.evaluation import test_metrics
 from provador.work.timing import TimeToAccuracy
+from provador.work.tracking import RunTracker, Tracking, open_run
 
 
 def resolve_recipe(
@@ -137,6 +138,7 @@ def train(
     resume: runs.Run | str | Path | None = None,
     keep_checkpoints: bool = False,
     then: Then | None = None,
+    track: Tracking | str | list[str] | None = None,
 ) -> runs.Run:
     """Train a recipe end to end and return its run directory (with its model, learning curves
     and metrics; `then`, e.g. `provador.show.report.finish`, is handed the trained model afterwards:
@@ -149,7 +151,11 @@ def train(
 
     On Ctrl-C or an error the run is marked `interrupted` or `failed` in run.json, and no file
     that looks complete (model.keras, metrics.json) is left behind.
+
+    `track` also sends the run to MLflow and/or TensorBoard ("mlflow", "tensorboard", or a
+    `Tracking`; by default MLflow when $MLFLOW_TRACKING_URI is set): see `provador.work.tracking`.
     """
+    tracking = Tracking.parse(track)  # a missing package is named before any data is loaded
     if resume is not None:
         if overrides or epochs is not None or seed is not None:
             raise RecipeError(_("A resumed run keeps its own recipe: drop --set, --epochs and --seed with --resume."))
@@ -173,11 +179,17 @@ def train(
         dataset = training_data(recipe, data_dir, progress=not quiet)
         check_fits(recipe, dataset)
         run = runs.new_run(runs_dir, recipe, dataset.class_names, dataset.source.to_dict())
-    return train_prepared(run, recipe, dataset, quiet, keep_checkpoints, then)
+    return train_prepared(run, recipe, dataset, quiet, keep_checkpoints, then, tracking)
 
 
 def train_prepared(
-    run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, keep_checkpoints: bool, then: Then | None = None
+    run: runs.Run,
+    recipe: Recipe,
+    dataset: Dataset,
+    quiet: bool,
+    keep_checkpoints: bool,
+    then: Then | None = None,
+    tracking: Tracking | None = None,
 ) -> runs.Run:
     """Train `recipe` on `dataset` into the new or reopened `run` (what `train` and `adapt` share)."""
     say = (lambda *a: None) if quiet else print
@@ -185,10 +197,12 @@ def train_prepared(
         recipe=recipe.name, model=recipe.model.architecture, train=number(len(dataset.x_train), 0),
         valid=number(len(dataset.x_valid), 0), backend=backend_name(), run=run.path,
     ))  # fmt: skip
+    tracker = open_run(tracking, run, recipe, say=say)
     try:
-        _train_into(run, recipe, dataset, quiet, say, keep_checkpoints, then)
+        _train_into(run, recipe, dataset, quiet, say, keep_checkpoints, then, tracker)
     except BaseException as exc:
         _end_unfinished(run, exc)
+        tracker.end(exc)
         if isinstance(exc, KeyboardInterrupt) and (run.path / runs.CHECKPOINT_FILE).is_file():
             exc.hint = _("Continue it from its last whole epoch with `provador train --resume {path}`.").format(
                 path=run.path
@@ -363,9 +377,17 @@ Then = Callable[[runs.Run, Any, Dataset, np.ndarray], "Path | None"]
 
 
 def _train_into(
-    run: runs.Run, recipe: Recipe, dataset: Dataset, quiet: bool, say, keep_checkpoints: bool, then: Then | None
+    run: runs.Run,
+    recipe: Recipe,
+    dataset: Dataset,
+    quiet: bool,
+    say,
+    keep_checkpoints: bool,
+    then: Then | None,
+    tracker: RunTracker,
 ) -> None:
-    fitted = fit(recipe, dataset, run, progress=not quiet, checkpoint=True)
+    callbacks = [tracker.callback()] if tracker.sinks else []
+    fitted = fit(recipe, dataset, run, callbacks, progress=not quiet, checkpoint=True)
     model, fit_seconds = fitted.model, fitted.seconds
     with _files.atomic_path(run.path / runs.MODEL_FILE) as tmp:
         model.save(tmp)
@@ -389,6 +411,7 @@ def _train_into(
     # The run is complete from here on: a report that fails or is interrupted leaves it complete,
     # and `provador report RUN` draws what is missing.
     report_path = then(run, model, dataset, probabilities) if then else None
+    tracker.finish(run.metrics)  # after the report: its pictures are among the files sent
 
     first = np.argmax(probabilities[:5], axis=-1)
     say("\n" + _("Test accuracy: {accuracy}   test loss: {loss}").format(

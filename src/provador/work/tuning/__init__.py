@@ -32,6 +32,7 @@ from provador.core.recipes import Recipe
 from provador.core.spaces import SearchSpace, load_space
 from provador.records import studies
 from provador.records.storage import Storage
+from provador.work.tracking import RunTracker, Tracking
 from provador.work.training import Then, check_fits, resolve_recipe, train, training_memory
 from provador.work.tuning.job import SMALL_VALIDATION, Job, _check_budget, format_seconds, parse_duration
 from provador.work.tuning.study import _counted, counts_toward_budget, fail_dead_local_trials, open_study
@@ -60,6 +61,7 @@ def tune(
     quiet: bool = False,
     then: Then | None = None,
     draw_study: studies.DrawStudy | None = None,
+    track: Tracking | str | list[str] | None = None,
 ) -> studies.StudySummary:
     """Search `space` around `recipe`, scoring trials on the validation split only.
 
@@ -68,10 +70,12 @@ def tune(
     `trial_time` stops any trial whose training would take longer (for recipes that must be fast).
     Without either, 20 trials. `final=True` retrains the winner and tests it once (`then` is
     handed that run, as in `training.train`; `draw_study` draws the study's report: `provador.tune`
-    hands both).
+    hands both). `track` as in `training.train`: the study is one MLflow run and each trial (and
+    the final retraining) a run nested in it; TensorBoard files are written in each trial's folder.
     Returns the study's summary: best trial, its recipe file, counts, pictures, report.
     """
     storage = Storage.parse(storage)  # a mistyped URL is refused before anything is loaded
+    tracking = Tracking.parse(track)
     space = load_space(space)
     recipe = resolve_recipe(recipe or space.recipe or "seed", overrides)
     timeout = parse_duration(timeout) if timeout is not None else None
@@ -112,6 +116,7 @@ def tune(
     say = (lambda *a: None) if quiet else print
     previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study_tracker = RunTracker(None, folder, name)  # none until the study is open
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -127,6 +132,8 @@ def tune(
         job = replace(job, seed=recipe.seed + len(opened.trials) if alone else None)
         studies.write_study_file(job.folder, name, storage.masked, recipe, space, sampler, pruner)
         say(_header(job, dataset, opened, workers))
+        study_tracker = RunTracker(tracking.only("mlflow"), folder, name, kind="study", say=say)
+        job = replace(job, tracking=tracking.nested_in(study_tracker.mlflow_run_id))
         if job.target is not None and _counted(opened) >= job.target:
             say(_("Study `{study}` already has {count} trials (asked for {target}): nothing to run. Ask for more "
                   "with --trials N.").format(study=name, count=_counted(opened), target=job.target))  # fmt: skip
@@ -134,7 +141,10 @@ def tune(
             _work(job, dataset=dataset)
         else:
             _run_workers(job, workers)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        study_tracker.end(exc)
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
         with contextlib.suppress(Exception):
             studies.write_results(optuna.load_study(study_name=name, storage=storage.open(folder, heartbeat)), folder)
         say("\n" + _("Stopped. The study is saved: run the same command again to resume `{study}`.").format(study=name))
@@ -146,9 +156,32 @@ def tune(
         print(studies.format_summary(summary))
     if final and summary.best_recipe is not None:
         say("\n" + _("Retraining the winner ({path}) and testing it once:").format(path=summary.best_recipe))
-        run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet, then=then)
+        try:
+            run = train(summary.best_recipe, runs_dir=runs_dir, data_dir=data_dir, quiet=quiet, then=then,
+                        track=job.tracking)  # fmt: skip
+        except BaseException as exc:
+            study_tracker.end(exc)
+            raise
         summary = studies.record_final(summary, run)
+    _finish_tracking(study_tracker, summary, job)
     return summary
+
+
+def _finish_tracking(tracker: RunTracker, summary: studies.StudySummary, job: Job) -> None:
+    """The study's own MLflow run: what it searched as tags (a resumed study may change them), the
+    best score and the counts as figures, its report and recipes as files."""
+    if not tracker.sinks:
+        return
+    figures = {f"trials_{state}": count for state, count in summary.trials.items()}
+    tags = {"provador.space": job.space.name, "provador.recipe": job.recipe.name, "provador.sampler": job.sampler,
+            "provador.pruner": job.pruner, "provador.storage": job.storage.masked}  # fmt: skip
+    if summary.best:
+        figures["best_val_accuracy"] = summary.best["val_accuracy"]
+        tags["provador.best_trial"] = str(summary.best["trial"])
+        tags |= {f"best.{key}": str(value) for key, value in summary.best["overrides"].items()}
+    if summary.final:
+        figures |= {f"final_{key}": value for key, value in summary.final.items() if isinstance(value, (int, float))}
+    tracker.finish({}, tags=tags, figures=figures)
 
 
 def _check_largest_fits(space: SearchSpace, recipe: Recipe, dataset: Dataset, workers: int) -> None:

@@ -11,6 +11,7 @@ from provador.base.i18n import _
 from provador.core.recipes import Recipe
 from provador.core.spaces import SearchSpace
 from provador.records.storage import Storage
+from provador.work.tracking import Tracking
 
 STUCK_EPOCHS = 3  # a trial whose validation accuracy is still at chance then is stopped
 SMALL_VALIDATION = 2000  # below this, trials differ by less than the split's noise
@@ -36,6 +37,7 @@ class Job:
     quiet: bool
     started: float
     language: str = "en"  # the caller's, for the workers' lines (a spawned process starts with the environment's)
+    tracking: Tracking | None = None  # each trial a nested MLflow run of the study's, and/or TensorBoard files
 
 
 # --- budgets ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from provador.base.errors import RecipeError, TrainingDiverged
 from provador.core.datasets import Dataset
 from provador.core.recipes import Recipe
 from provador.records import runs, studies
+from provador.work.tracking import open_run
 from provador.work.training import check_fits, fit, fit_metrics
 from provador.work.tuning.job import STUCK_EPOCHS, Job
 
@@ -96,21 +97,29 @@ class Objective:
         run.update_info(study=self.job.study, trial=trial.number)
         trial.set_user_attr("run", run.path.name)
         reporter = ReportToTrial(trial, recipe.training.epochs, self.job.deadline, self.job.trial_time)
+        tracker = open_run(self.job.tracking, run, recipe, kind="trial", say=lambda *a: None)
+        # The tracker first: the epoch a pruner stops at is sent too.
+        callbacks = [tracker.callback(), reporter] if tracker.sinks else [reporter]
         try:
-            fitted = fit(recipe, self.dataset, run, callbacks=[reporter])
+            fitted = fit(recipe, self.dataset, run, callbacks=callbacks)
         except optuna.TrialPruned as exc:
             run.prune(str(exc))
             trial.set_user_attr("reason", str(exc))
+            tracker.finish({}, status="KILLED", tags={"provador.status": "pruned", "provador.reason": str(exc)})
             raise
         except TrainingDiverged as exc:
             trial.set_user_attr("failure", str(exc))
             run.stop(exc)
+            tracker.end(exc)
             raise
         except BaseException as exc:  # Ctrl-C or a bug: the trial fails, its run says why
             _files.remove_partials(run.path)
             run.stop(exc)
+            tracker.end(exc)
             raise
-        return self._finish(trial, recipe, run, fitted)
+        value = self._finish(trial, recipe, run, fitted)
+        tracker.finish(run.metrics)
+        return value
 
     def _finish(self, trial: optuna.Trial, recipe: Recipe, run: runs.Run, fitted) -> float:
         rows = fitted.recorder.rows

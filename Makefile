@@ -8,16 +8,17 @@ BIN := $(VENV)/bin
 # Debian packages or data are missing; pytest's summary lists each skip and why.
 ALLOW_SKIPS ?=
 
-.PHONY: demo test setup setup-dev data test-system lint lock clean translations
+.PHONY: demo test setup setup-dev data test-system lint lock clean translations package-check
 
 # The demo needs only provador itself (Keras on JAX); the tests add pytest, Selenium,
-# scikit-learn (reference metrics), Jupyter's runner, TensorFlow (the backend test and export)
-# and psycopg (the search's PostgreSQL tests). Each checks Python and its venv module first.
+# scikit-learn (reference metrics), Jupyter's runner, TensorFlow (the backend test and export),
+# psycopg (the search's PostgreSQL tests), MLflow and TensorBoard (the tracking tests, with their
+# servers). Each checks Python and its venv module first.
 setup:
 	@bash scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)"
 
 setup-dev:
-	@bash scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" tensorflow,export,postgres dev
+	@bash scripts/ensure-venv.sh "$(PYTHON)" "$(VENV)" tensorflow,export,postgres,mlflow,tensorboard dev
 
 data: setup
 	@bash scripts/ensure-data.sh "$(BIN)/provador"
@@ -45,6 +46,11 @@ translations: setup-dev
 	$(BIN)/pybabel update -D provador -i $(LOCALE)/provador.pot -d $(LOCALE) --ignore-obsolete --no-wrap
 	$(BIN)/pybabel compile -D provador -d $(LOCALE) --statistics
 
+# `pipx install .` from this clone gives a working `provador`: the wheel, in a venv of its own, with
+# its licence, templates, translations and web files; a one-epoch training writes its report (CI runs it).
+package-check: setup-dev data
+	@bash scripts/check-package.sh $(BIN)/pipx constraints.txt
+
 lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
@@ -54,7 +60,7 @@ lint: setup-dev
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install -q --upgrade pip
-	.venv-lock/bin/python -m pip install -q -e ".[tensorflow,export,postgres]" --group dev
+	.venv-lock/bin/python -m pip install -q -e ".[tensorflow,export,postgres,mlflow,tensorboard]" --group dev
 	{ echo "# What \`make test\` and CI install (pip install -c constraints.txt). Refresh: make lock."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt
 	rm -rf .venv-lock

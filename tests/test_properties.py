@@ -187,7 +187,7 @@ def test_class_names_from_classes_txt_are_escaped_in_the_report_and_the_page(tmp
     for html in ((run.path / "report.html").read_text(), render(run.class_names)):
         assert "<script>alert" not in html and "<img src=x" not in html
     page = render(run.class_names)
-    assert "\\u003cscript>alert" in page  # carried as JSON data for the script, never as markup
+    assert "\\u003cscript\\u003ealert" in page  # carried as JSON data for the script, never as markup
 
 
 def test_the_web_page_script_never_writes_html():

@@ -210,3 +210,43 @@ def test_top_k_is_the_requests_own_from_one_to_ten(served, top_k):
     assert [entry["probability"] for entry in top] == sorted(
         answer["predictions"][0]["probabilities"].values(), reverse=True
     )[:top_k]
+
+
+def test_the_openapi_document_describes_each_answer_as_the_server_sends_it(tiny_run, tmp_path):
+    """/docs shows a schema for every answer and error; real answers fit those schemas exactly
+    (extra fields are forbidden), so the document cannot drift from the server."""
+    from provador.serve import schemas
+
+    run, data_dir = tiny_run
+    with TestClient(create_app(run, data_dir=data_dir, collect=tmp_path / "kept")) as client:
+        document = client.get("/openapi.json").json()
+        answers = {
+            ("get", "/healthz"): "Health", ("get", "/v1/model"): "ModelInfo", ("post", "/v1/predict"): "Predictions",
+            ("get", "/v1/collect"): "CollectCounts", ("post", "/v1/collect"): "Collected",
+            ("get", "/v1/samples/random"): "Sample",
+        }  # fmt: skip
+        for (method, path), name in answers.items():
+            operation = document["paths"][path][method]
+            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{name}"}, path
+            assert name in document["components"]["schemas"]
+        predict = document["paths"]["/v1/predict"]["post"]["responses"]
+        assert {"400", "413", "415", "422", "503"} <= set(predict)
+        assert predict["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+
+        image = load_dataset("idx", data_dir, validation=50).x_test[0]
+        schemas.Health.model_validate(client.get("/healthz").json())
+        schemas.ModelInfo.model_validate(client.get("/v1/model").json())
+        answer = client.post("/v1/predict", params={"include_input": "true"}, files={"file": ("a.png", png(image))})
+        checked = schemas.Predictions.model_validate(answer.json())
+        assert checked.predictions[0].input_png and len(checked.predictions[0].top) == 3
+        schemas.Predictions.model_validate(client.post("/v1/predict", json={"images": [image.tolist()]}).json())
+        schemas.Sample.model_validate(client.get("/v1/samples/random").json())
+        label = run.class_names[0]
+        kept = client.post("/v1/collect", params={"label": label}, files={"file": ("a.png", png(image))})
+        schemas.Collected.model_validate(kept.json())
+        schemas.CollectCounts.model_validate(client.get("/v1/collect").json())
+        for refused in (client.post("/v1/predict", content=b"x", headers={"content-type": "text/plain"}),
+                        client.post("/v1/predict", params={"top_k": 99}, json={"images": [image.tolist()]})):  # fmt: skip
+            assert refused.status_code in (415, 422)
+            schemas.ErrorBody.model_validate(refused.json())

@@ -31,6 +31,7 @@ from provador.base.errors import ImageTooLarge, InputError, NotAnImage, Provador
 from provador.base.i18n import _, class_name, language_of
 from provador.core import photos
 from provador.records import runs
+from provador.serve import schemas
 from provador.serve.batching import DynamicBatcher
 from provador.serve.collect import CollectError, PhotoCollector
 from provador.serve.fastpath import PredictFastPath
@@ -195,11 +196,12 @@ def _add_page_and_model(app: FastAPI, served: _Served, collect: bool) -> None:
             response.set_cookie(COOKIE, language_of(lang), max_age=365 * 24 * 3600, samesite="lax")
         return response
 
-    @app.get("/healthz", summary="Liveness: 200 once the model is loaded")
+    @app.get("/healthz", summary="Liveness: 200 once the model is loaded", responses={200: {"model": schemas.Health}})
     def healthz():
         return {"status": "ok", "model": served.model_id}
 
-    @app.get("/v1/model", summary="The served model: recipe, classes, test metrics, versions")
+    @app.get("/v1/model", summary="The served model: recipe, classes, test metrics, versions",
+             responses={200: {"model": schemas.ModelInfo}})  # fmt: skip
     def model_info():
         batcher = served.batcher
         localized = {name: class_name(name) for name in served.info["classes"]}
@@ -213,6 +215,7 @@ def _add_predict(app: FastAPI, served: _Served):
     @app.post(
         "/v1/predict",
         summary="Classify one or several images",
+        responses={200: {"model": schemas.Predictions}, **schemas.errors(400, 413, 415, 422, 503)},
         description=(
             "Send image files as multipart/form-data, each in a field named `file` (repeat the field for "
             "several), or JSON `{\"images\": [28×28 arrays of integers 0-255]}`. Photos of any size go "
@@ -267,13 +270,15 @@ def _add_predict(app: FastAPI, served: _Served):
 
 
 def _add_collect(app: FastAPI, served: _Served, collector: PhotoCollector) -> None:
-    @app.get("/v1/collect", summary="Photos collected so far, per class (serve --collect)")
+    @app.get("/v1/collect", summary="Photos collected so far, per class (serve --collect)",
+             responses={200: {"model": schemas.CollectCounts}})  # fmt: skip
     def collected():
         return {"counts": collector.counts()}
 
     @app.post(
         "/v1/collect",
         summary="Keep a photo as an example of a class (serve --collect)",
+        responses={200: {"model": schemas.Collected}, **schemas.errors(400, 413, 415, 422, 503, 507)},
         description="One image file in a multipart field named `file`; `label` is one of the model's classes. "
         "The photo is saved under the collection folder as `<class>/<content hash>.<format>` (never "
         "overwritten), for `provador adapt RUN --photos FOLDER`.",
@@ -300,7 +305,8 @@ def _add_collect(app: FastAPI, served: _Served, collector: PhotoCollector) -> No
 
 
 def _add_samples(app: FastAPI, served: _Served) -> None:
-    @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64")
+    @app.get("/v1/samples/random", summary="A random test image (for the web page), as PNG base64",
+             responses={200: {"model": schemas.Sample}, **schemas.errors(503)})  # fmt: skip
     def random_sample():
         if served.test is None:
             from provador.core.datasets import dataset_for

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 
@@ -11,10 +9,10 @@ import numpy as np
 
 from provador.base import _files
 from provador.base.errors import RunError
-from provador.base.i18n import N_, _, class_name, current, number, percent, significant
+from provador.base.i18n import N_, _, class_name, number, percent
 from provador.core.datasets import Dataset
 from provador.records import runs
-from provador.show import plots
+from provador.show import pages, plots
 from provador.work.evaluation import confusion_matrix, evaluate_run
 
 # The alt text of each of the run's pictures (runs.PICTURES names them).
@@ -82,111 +80,38 @@ def model_table(model) -> list[tuple[str, str, str, int]]:
 
 def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     """report.html, in the current language: recipe, data, model, curves, metrics, confusion, samples,
-    errors, environment."""
+    errors, environment (templates/report.html)."""
     metrics = run.run_metrics or runs.Metrics()
     test = run.metrics.get("test", {})  # its tables as a dict (their shape is checked by runs.TestMetrics)
-    e = html.escape
-    parts = [
-        "<h1>" + _("provador run {name}").format(name=f"<code>{e(run.name)}</code>") + "</h1>",
-        "<p class=lead>" + _("Recipe {recipe}, model {model} ({parameters} parameters), {epochs} epochs, status {status}.").format(
-            recipe=f"<b>{e(metrics.recipe or '?')}</b>", model=f"<b>{e(metrics.model or '?')}</b>",
-            parameters=number(metrics.parameters or 0, 0), epochs=metrics.epochs or "?",
-            status=f"<b>{e(_(run.status))}</b>",
-        ) + "</p>",
-    ]  # fmt: skip
-    if test:
-        parts.append("<p class=headline>" + _(
-            "Test accuracy {accuracy} · test loss {loss} · {images} test images · best validation accuracy {best} · "
-            "training {seconds} s ({per_epoch} s/epoch)"
-        ).format(
-            accuracy=f"<b>{number(test['accuracy'])}</b>", loss=number(test["loss"]), images=number(test["images"], 0),
-            best=number(metrics.best_val_accuracy or 0), seconds=number(metrics.training_seconds or 0, 1),
-            per_epoch=number(metrics.seconds_per_epoch or 0, 2),
-        ) + "</p>")  # fmt: skip
-        if "calibration" in test:
-            c = test["calibration"]
-            parts.append("<p>" + _(
-                "Calibration: expected calibration error on the test set {before} as trained, {after} at temperature "
-                "{temperature}, fitted on the validation split (softening only); {commands} answer with the "
-                "calibrated probabilities."
-            ).format(
-                before=number(c["ece_before"]), after=number(c["ece_after"]), temperature=significant(c["temperature"]),
-                commands="<code>provador predict</code> " + _("and the server"),
-            ) + "</p>")  # fmt: skip
-    parts.append(section(_("Learning curves"), _image(run, "curves"),
-                         _("Loss and accuracy per epoch on the training and validation images.")))  # fmt: skip
-    if "per_class" in test:
-        parts.append(section(_("Metrics per class"), _per_class_table(test),
-                             _("Precision: of the images predicted as this class, the share that were. "
-                               "Recall: of the images of this class, the share found. F1: their harmonic mean.")))  # fmt: skip
-        pairs = "".join(
-            "<li>" + _("{a} / {b}: {errors} errors").format(
-                a=e(class_name(p["classes"][0])), b=e(class_name(p["classes"][1])), errors=int(p["errors"])) + "</li>"
-            for p in test["most_confused"]
-        )  # fmt: skip
-        parts.append(section(_("Most confused pairs"), f"<ul>{pairs}</ul>"))
-    if run.metrics.get("photos"):
-        parts.append(_photo_section(run, run.metrics["photos"]))
-    parts.append(section(_("Confusion matrix"), _image(run, "confusion"),
-                         _("Rows are the true class, columns the prediction; colours show each row's shares.")))  # fmt: skip
-    parts.append(section(_("Test images"), _image(run, "samples"),
-                         _("The first test images with the probability the model gives each class.")))  # fmt: skip
-    parts.append(section(_("Most confident mistakes"), _image(run, "errors")))
-    if (runs.picture_path(run, "first-layer")).is_file():
-        parts.append(section(_("First-layer weights"), _image(run, "first-layer"),
-                             _("Each first-layer unit's 784 weights drawn as a 28×28 image. Most look like noise: "
-                               "a unit of a trained MLP mixes many faint templates. Look for the few with a shape "
-                               "(a trouser's two legs, a shoe's sole, a bag's handle): red where a bright pixel "
-                               "raises the unit, blue where it lowers it.")))  # fmt: skip
-    rows = "".join(
-        f"<tr><td>{e(n)}</td><td>{e(t)}</td><td>{e(s)}</td><td class=num>{number(p, 0)}</td></tr>"
-        for n, t, s, p in model_table(model)
-    )
-    head = "".join(f"<th>{e(h)}</th>" for h in (_("layer"), _("type"), _("output shape"), _("parameters")))
-    parts.append(section(_("Model"), f"<table><tr>{head}</tr>{rows}</table>"))
+    photos = run.metrics.get("photos")
     summary = dataset.summary()
-    data_rows = "".join(
-        f"<tr><td>{s}</td><td>{tuple(summary[s]['images_shape'])}</td><td>{e(str(summary[s]['images_dtype']))}</td></tr>"
-        for s in ("train", "valid", "test")
+    page = pages.render(
+        "report.html",
+        run_name=run.name,
+        status=run.status,
+        metrics=metrics,
+        test=test,
+        per_class_rows=[
+            (class_name(name), number(m["precision"], 3), number(m["recall"], 3), number(m["f1"], 3), int(m["support"]))
+            for name, m in test.get("per_class", {}).items()
+        ],
+        photos=photos,
+        photo_rows=[
+            (class_name(name), row["photos"], row["right"], pages.share(row["accuracy"]))
+            for name, row in (photos or {}).get("per_class", {}).items()
+        ],
+        picture=lambda name: pages.embedded_png(runs.picture_path(run, name), _(PICTURE_TITLES[name])),
+        has_first_layer=runs.picture_path(run, "first-layer").is_file(),
+        model_rows=[(n, t, s, number(p, 0)) for n, t, s, p in model_table(model)],
+        source=summary["source"],
+        data_rows=[
+            (split, str(tuple(summary[split]["images_shape"])), str(summary[split]["images_dtype"]))
+            for split in ("train", "valid", "test")
+        ],
+        recipe_text=(run.path / runs.RECIPE_FILE).read_text(),
+        environment=json.dumps({"backend": metrics.backend, **metrics.versions, "seed": metrics.seed}, indent=2),
     )
-    source = summary["source"]
-    head = "".join(f"<th>{e(h)}</th>" for h in (_("split"), _("images"), _("dtype")))
-    parts.append(section(_("Data"), "<p>" + _("{dataset} from {folder} ({how}); hashes match the published ones: {match}.").format(
-        dataset=e(source["dataset"]), folder=f"<code>{e(source['directory'])}</code>", how=e(_(source["found_via"])),
-        match=_("yes") if source["hashes_match_published"] else _("no"),
-    ) + f"</p><table><tr>{head}</tr>{data_rows}</table>"))  # fmt: skip
-    recipe_text = (run.path / runs.RECIPE_FILE).read_text()
-    parts.append(section(_("Recipe"), f"<pre>{e(recipe_text)}</pre>"))
-    environment = {"backend": metrics.backend, **metrics.versions, "seed": metrics.seed}
-    parts.append(section(_("Environment"), f"<pre>{e(json.dumps(environment, indent=2))}</pre>"))
-    page = html_page(f"provador · {run.name}", "\n".join(parts))
     return _files.write_text(run.path / runs.REPORT_FILE, page)
-
-
-def _photo_section(run: runs.Run, scores: dict) -> str:
-    """What `report RUN --photos DIR` measured: headline, per class, and the mistakes' gallery."""
-    e = html.escape
-
-    def pct(value) -> str:
-        return "-" if value is None else percent(value)
-
-    headline = "<p class=headline>" + _(
-        "Photos {count} from {folders}: accuracy {accuracy} · wrong with probability ≥ 90% {confident} · expected "
-        "calibration error {ece} · flagged unsure {unsure} (the sure answers right {sure})"
-    ).format(
-        count=scores["photos"], folders=", ".join(f"<code>{e(f)}</code>" for f in scores["folders"]),
-        accuracy=f"<b>{pct(scores['accuracy'])}</b>", confident=pct(scores["confident_wrong"]),
-        ece=number(scores["ece"], 3), unsure=pct(scores["unsure"]), sure=pct(scores["sure_accuracy"]),
-    ) + "</p>"  # fmt: skip
-    rows = "".join(
-        f"<tr><td>{e(class_name(name))}</td><td class=num>{row['photos']}</td><td class=num>{row['right']}</td>"
-        f"<td class=num>{pct(row['accuracy'])}</td></tr>"
-        for name, row in scores["per_class"].items()
-    )
-    head = "".join(f"<th>{e(h)}</th>" for h in (_("class"), _("photos"), _("right"), _("accuracy")))
-    return section(_("Your photos"), headline + f"<table><tr>{head}</tr>{rows}</table>" + _image(run, "photo-mistakes"),
-                   _("Scored with `provador report RUN --photos DIR`; measured on photos the run did not learn from, "
-                     "these say what to expect on others like them."))  # fmt: skip
 
 
 def write_photo_scores(run: runs.Run, folders: list, labels: dict | None = None) -> dict:
@@ -217,65 +142,6 @@ def write_photo_scores(run: runs.Run, folders: list, labels: dict | None = None)
     metrics["photos"] = scores
     _files.write_json(run.path / runs.METRICS_FILE, metrics)
     return scores
-
-
-def section(title: str, body: str, note: str = "") -> str:
-    return f"<section><h2>{html.escape(title)}</h2>{f'<p class=note>{html.escape(note)}</p>' if note else ''}{body}</section>"
-
-
-def _image(run: runs.Run, name: str) -> str:
-    return embedded_png(runs.picture_path(run, name), _(PICTURE_TITLES[name]))
-
-
-def embedded_png(path: Path, alt: str) -> str:
-    """An <img> that carries its PNG inside the page (the report needs no other file)."""
-    if not path.is_file():
-        return "<p class=note>" + _("({name} was not drawn.)").format(name=html.escape(path.name)) + "</p>"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def html_page(title: str, body: str) -> str:
-    """The report's page around `body`: one style for runs and studies."""
-    return _PAGE.format(
-        title=html.escape(title),
-        body=body,
-        lang=current(),
-        footer=_("Made by provador. This file is self-contained: it needs no network."),
-    )
-
-
-def _per_class_table(test: dict) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(class_name(name))}</td><td class=num>{number(m['precision'], 3)}</td>"
-        f"<td class=num>{number(m['recall'], 3)}</td><td class=num>{number(m['f1'], 3)}</td>"
-        f"<td class=num>{int(m['support'])}</td></tr>"
-        for name, m in test["per_class"].items()
-    )
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in (_("class"), _("precision"), _("recall"), "F1", _("images")))
-    macro = html.escape(_("macro average"))
-    return (f"<table><tr>{head}</tr>{rows}"
-            f"<tr><td><b>{macro}</b></td><td></td><td></td>"
-            f"<td class=num><b>{number(test['macro_f1'], 3)}</b></td><td></td></tr></table>")  # fmt: skip
-
-
-_PAGE = """<!doctype html>
-<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
-h1 {{ font-size: 1.5em; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom: .2em; }}
-.headline {{ font-size: 1.15em; background: #eef5ff; padding: .6em .8em; border-radius: 6px; }}
-.note {{ color: #555; }} img {{ max-width: 100%; }}
-table {{ border-collapse: collapse; }} td, th {{ padding: .25em .7em; border-bottom: 1px solid #eee; text-align: left; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-pre {{ background: #f6f6f6; padding: .8em; overflow-x: auto; }}
-</style></head>
-<body>
-{body}
-<footer class=note><p>{footer}</p></footer>
-</body></html>
-"""
 
 
 def build_report(

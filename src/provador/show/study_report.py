@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import json
 import warnings
 from pathlib import Path
@@ -12,9 +11,9 @@ import optuna
 from optuna.trial import TrialState
 
 from provador.base import _files
-from provador.base.i18n import _, number
+from provador.base.i18n import _
 from provador.records.studies import PICTURES, REPORT_FILE, TRIALS_FILE, StudySummary, state_name
-from provador.show import plots, report, text
+from provador.show import pages, plots, text
 
 
 def write(study: optuna.Study, folder: Path, summary: StudySummary) -> Path:
@@ -57,49 +56,27 @@ def draw_pictures(study: optuna.Study, folder: Path) -> list[Path]:
 
 
 def write_report(study: optuna.Study, folder: Path, summary: StudySummary) -> Path:
-    """report.html: the best trial, its recipe, the pictures and every trial, in one file."""
-    e = html.escape
-    counts = ", ".join(f"{n} {_(state)}" for state, n in summary.trials.items() if n)
-    parts = [
-        "<h1>" + _("provador study {name}").format(name=f"<code>{e(summary.study)}</code>") + "</h1>",
-        "<p class=lead>" + _("Space {space} on recipe {recipe}; trials: {counts}; storage: {storage}.").format(
-            space=f"<b>{e(summary.space)}</b>", recipe=f"<b>{e(summary.recipe)}</b>", counts=e(counts),
-            storage=e(_(summary.storage)),
-        ) + "</p>",
-    ]  # fmt: skip
-    if summary.best:
-        b = summary.best
-        parts.append("<p class=headline>" + _(
-            "Best: trial {trial}, validation accuracy {accuracy}. The test set was not loaded during the search: "
-            "retrain the winner and test it once with {command}."
-        ).format(
-            trial=b["trial"], accuracy=f"<b>{number(b['val_accuracy'])}</b>",
-            command=f"<code>provador train --recipe {e(str(summary.best_recipe))}</code>",
-        ) + "</p>")  # fmt: skip
-        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v))}</td></tr>" for k, v in b["overrides"].items())
-        key, value = e(_("key")), e(_("value"))
-        head = f"<tr><th>{key}</th><th>{value}</th></tr>"
-        parts.append(report.section(_("Best parameters"), f"<table>{head}{rows}</table>"))
-        parts.append(report.section("best.toml", f"<pre>{e(Path(summary.best_recipe).read_text())}</pre>"))
-    for name, alt in PICTURES.items():
-        parts.append(report.section(_(alt), report.embedded_png(folder / name, _(alt))))
-    parts.append(report.section(_("Trials"), _trials_table(folder / TRIALS_FILE),
-                                _("Sorted by validation accuracy; pruned trials show their last report.")))  # fmt: skip
-    space_text = study.user_attrs.get("space_text", "")
-    if space_text:
-        parts.append(report.section(_("Search space"), f"<pre>{e(space_text)}</pre>"))
-    page = report.html_page(_("provador · study {name}").format(name=summary.study), "\n".join(parts))
-    return _files.write_text(folder / REPORT_FILE, page)
-
-
-def _trials_table(path: Path) -> str:
-    with path.open(newline="") as f:
+    """report.html: the best trial, its recipe, the pictures and every trial, in one file
+    (templates/study.html)."""
+    with (folder / TRIALS_FILE).open(newline="") as f:
         rows = list(csv.reader(f))
-    header, body = rows[0], rows[1:]
-    body.sort(key=lambda r: -(float(r[2]) if r[2] else -1.0))
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
-    table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + f"</tr>{cells}</table>"
-    return f'<div style="overflow-x:auto">{table}</div>'  # many parameters: the table scrolls, the page does not
+    trials_head, trials_rows = rows[0], rows[1:]
+    trials_rows.sort(key=lambda r: -(float(r[2]) if r[2] else -1.0))
+    best = summary.best
+    page = pages.render(
+        "study.html",
+        summary=summary,
+        counts=", ".join(f"{n} {_(state)}" for state, n in summary.trials.items() if n),
+        best_rows=[(key, json.dumps(value)) for key, value in best["overrides"].items()] if best else [],
+        best_toml=Path(summary.best_recipe).read_text() if best else "",
+        pictures=[
+            {"title": _(alt), "image": pages.embedded_png(folder / name, _(alt))} for name, alt in PICTURES.items()
+        ],
+        trials_head=trials_head,
+        trials_rows=trials_rows,  # many parameters: the table scrolls, the page does not
+        space_text=study.user_attrs.get("space_text", ""),
+    )
+    return _files.write_text(folder / REPORT_FILE, page)
 
 
 def trials_text(folder: Path) -> str:

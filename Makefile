@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # Debian packages or data are missing; pytest's summary lists each skip and why.
 ALLOW_SKIPS ?=
 
-.PHONY: demo test setup setup-dev data test-system lint lock clean translations package-check
+.PHONY: demo test setup setup-dev data test-system lint lock clean translations package-check test-lowest
 
 # The demo needs only provador itself (Keras on JAX); the tests add pytest, Selenium,
 # scikit-learn (reference metrics), Jupyter's runner, TensorFlow (the backend test and export),
@@ -51,6 +51,10 @@ translations: setup-dev
 package-check: setup-dev data
 	@bash scripts/check-package.sh $(BIN)/pipx constraints.txt
 
+# The quick tests of the library and the server at the lowest versions pyproject.toml admits (CI runs it).
+test-lowest: data
+	@bash scripts/check-lowest.sh "$(PYTHON)"
+
 lint: setup-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
@@ -66,4 +70,4 @@ lock:
 	rm -rf .venv-lock
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-lowest build src/*.egg-info .pytest_cache

@@ -19,7 +19,7 @@ def test_predictor_answers_like_the_model(tiny_run):
         assert len(p.top) == 3 and p.top[0] == (p.label, p.probability)
         assert p.top[0][1] >= p.top[1][1] >= p.top[2][1]
     correct = sum(p.label == p.true_label for p in predictions)
-    assert correct >= 8
+    assert correct >= 7  # of 10; chance is 1
     assert predictor.predict(data.x_test[0])[0].label == predictions[0].label  # a single (28, 28) image
 
 

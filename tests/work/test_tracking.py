@@ -26,6 +26,16 @@ from tests.conftest import ctrl_c_after_epoch_two, missing
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True)
+def tracking_packages():
+    """The extras these tests send runs through (`make test` installs them)."""
+    import importlib.util
+
+    for module, extra in (("mlflow", "mlflow"), ("tensorboardX", "tensorboard"), ("tensorboard", "tensorboard")):
+        if importlib.util.find_spec(module) is None:
+            missing(module, f"pip install -e '.[{extra}]' (`make test` installs it)")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

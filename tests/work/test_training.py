@@ -31,7 +31,9 @@ def test_a_run_writes_every_artifact(tiny_dir, tiny_recipe, tmp_path, capsys):
     assert metrics["status"] == "completed" and metrics["epochs"] == 3 and metrics["seed"] == 42
     assert metrics["backend"] == "jax" and "keras" in metrics["versions"]
     assert metrics["training_seconds"] > 0 and metrics["epochs_per_second"] > 0
-    assert metrics["test"]["images"] == 100 and metrics["test"]["accuracy"] > 0.8  # the tiny task is easy
+    assert (
+        metrics["test"]["images"] == 100 and metrics["test"]["accuracy"] >= 0.7
+    )  # the tiny task is easy (chance: 0.1)
     assert metrics["data"]["sha256"]["train_images"] == run.info["data"]["sha256"]["train_images"]
     assert run.status == "completed" and run.recipe == tiny_recipe
     assert runs.Run(tmp_path / "runs" / "latest").path == run.path

@@ -51,8 +51,9 @@ def data_info(args) -> None:
         print(json.dumps(summary, indent=2))
         return
     src = summary["source"]
+    found_via = src["found_via"]  # a variable: older Babel would extract a subscript's key as a message
     print(_("Dataset: {name}, from {directory} ({how})").format(
-        name=src["dataset"], directory=src["directory"], how=_(src["found_via"])
+        name=src["dataset"], directory=src["directory"], how=_(found_via)
     ))  # fmt: skip
     if src["hashes_match_published"]:
         print(_("Content hashes: all four files match the published SHA-256"))

@@ -129,7 +129,8 @@ def list_studies(args) -> None:
     def where(row: dict) -> str:
         if row.get("broken"):
             return _("broken ({file} damaged)").format(file=row["broken"])
-        return _(row["storage"]) if row["storage"] else ""
+        storage = row["storage"]  # a variable: older Babel would extract a subscript's key as a message
+        return _(storage) if storage else ""
 
     print(table(columns, [
         [r["study"], r["space"] or "", r["recipe"] or "", r["trials"].get("complete", 0), r["trials"].get("pruned", 0),

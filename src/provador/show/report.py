@@ -85,10 +85,11 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
     test = run.metrics.get("test", {})  # its tables as a dict (their shape is checked by runs.TestMetrics)
     photos = run.metrics.get("photos")
     summary = dataset.summary()
+    found_via = summary["source"]["found_via"]  # data (how the files were found), translated below
     page = pages.render(
         "report.html",
         run_name=run.name,
-        status=run.status,
+        status=_(run.status),  # words that are data (a status, how the data was found) translated here
         metrics=metrics,
         test=test,
         per_class_rows=[
@@ -104,6 +105,7 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
         has_first_layer=runs.picture_path(run, "first-layer").is_file(),
         model_rows=[(n, t, s, number(p, 0)) for n, t, s, p in model_table(model)],
         source=summary["source"],
+        found_via=_(found_via),
         data_rows=[
             (split, str(tuple(summary[split]["images_shape"])), str(summary[split]["images_dtype"]))
             for split in ("train", "valid", "test")

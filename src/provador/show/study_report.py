@@ -67,6 +67,7 @@ def write_report(study: optuna.Study, folder: Path, summary: StudySummary) -> Pa
         "study.html",
         summary=summary,
         counts=", ".join(f"{n} {_(state)}" for state, n in summary.trials.items() if n),
+        storage=_(summary.storage),  # data ("embedded journal file"), translated here
         best_rows=[(key, json.dumps(value)) for key, value in best["overrides"].items()] if best else [],
         best_toml=Path(summary.best_recipe).read_text() if best else "",
         pictures=[

@@ -22,11 +22,12 @@ files = {str(f) for f in metadata.files("provador")}
 assert any(f.endswith("licenses/LICENSE") or f.endswith("LICENSE") for f in files), "LICENSE"
 assert "editable" not in (metadata.distribution("provador").read_text("direct_url.json") or ""), "not a wheel install"
 root = resources.files("provador")
-for part in ("py.typed", "show/templates/report.html", "show/templates/page.html", "serve/static/app.js",
+for part in ("py.typed", "show/templates/report.html", "show/templates/page.html", "show/templates/model-card.md", "serve/static/app.js",
              "serve/static/swagger-ui/swagger-ui-bundle.js", "locale/pt/LC_MESSAGES/provador.mo", "core/recipes/seed.toml"):
     assert root.joinpath(part).is_file(), part
 PY
 PROVADOR_LANG=pt "$provador" train --recipe seed --epochs 1 --set data.max_train=3000 --runs-dir "$scratch/runs" --quiet \
   >"$scratch/train.log" 2>&1 || { cat "$scratch/train.log"; fail "a one-epoch training"; }
 grep -q "Curvas de aprendizado" "$scratch"/runs/seed-*/report.html || fail "report.html (in Portuguese) was not written"
+grep -q "## Limitações" "$scratch"/runs/seed-*/model-card.md || fail "model-card.md (in Portuguese) was not written"
 echo "package check: pipx install . gives a working provador ($("$provador" --version))"

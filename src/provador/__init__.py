@@ -6,6 +6,7 @@
     run = provador.train("seed", epochs=5)         # writes runs/seed-<time>/
     provador.evaluate(run)                         # {'loss': …, 'accuracy': …}
     provador.Predictor(run).predict(data.x_test[:5])
+    provador.explain(run.load_model(), data.x_test[:5]).maps   # why: a heat map per image
     provador.tune("mlp-fast", "mlp", trials=40)    # search on the validation split; studies/<name>/best.toml
 
 Heavy modules (Keras and its backend) load on first use, so `provador data info`
@@ -40,6 +41,7 @@ _LAZY = {
     "score_photos": "provador.work.photo_scores",
     "evaluate": "provador.work.evaluation",
     "Predictor": "provador.work.inference",
+    "explain": "provador.work.explain",
     "Run": "provador.records.runs",
     "list_runs": "provador.records.runs",
     "build_report": "provador.show.report",
@@ -65,6 +67,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
     from provador.show.compare import compare_runs
     from provador.show.report import build_report
     from provador.work.evaluation import evaluate
+    from provador.work.explain import explain
     from provador.work.export import export_model
     from provador.work.inference import Predictor
     from provador.work.photo_scores import score_photos
@@ -72,7 +75,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time these load 
 
 __all__ = [  # written out, so that linters and editors read it without running the module
     "ProvadorError", "__version__", "load_dataset", "Dataset", "FASHION_MNIST_CLASSES", "build_model", "list_models",
-    "load_recipe", "list_recipes", "Recipe", "train", "adapt", "read_photo_folders", "score_photos", "evaluate", "Predictor", "Run", "list_runs", "build_report",
+    "load_recipe", "list_recipes", "Recipe", "train", "adapt", "read_photo_folders", "score_photos", "evaluate", "Predictor", "explain", "Run", "list_runs", "build_report",
     "compare_runs", "tune", "list_studies", "load_space", "list_spaces", "export_model", "set_language", "class_name",
 ]  # fmt: skip
 

@@ -118,6 +118,10 @@ def test_upload_through_the_page_shows_the_models_label(server, browser, tmp_pat
     bars = browser.find_elements(By.CSS_SELECTOR, "#bars li")
     assert len(bars) == 10
     assert browser.find_element(By.ID, "model-input").get_attribute("src").startswith("data:image/png;base64,")
+    why = browser.find_element(By.ID, "why")  # the heat map of why, over what the model saw
+    shown = wait_for(lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", why))
+    assert shown == 224 and why.is_displayed()
+    assert "why?" in browser.find_element(By.CSS_SELECTOR, "#result .images").text
     browser.save_screenshot(str(tmp_path / "page.png"))
     assert np.asarray(Image.open(tmp_path / "page.png")).std() > 10  # something was drawn
 

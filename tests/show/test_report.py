@@ -41,7 +41,8 @@ def test_report_is_self_contained_and_complete(tiny_run):
         assert base64.b64decode(data).startswith(b"\x89PNG")
     assert not re.search(r'(src|href)="https?://', page)  # nothing fetched from the network
     for heading in ("Learning curves", "Metrics per class", "Confusion matrix", "Test images",
-                    "Most confident mistakes", "First-layer weights", "Model", "Data", "Recipe", "Environment"):  # fmt: skip
+                    "Most confident mistakes", "Why it said that", "First-layer weights", "Model", "Data", "Recipe",
+                    "Environment"):  # fmt: skip
         assert f"<h2>{heading}</h2>" in page
     assert f"Test accuracy <b>{run.metrics['test']['accuracy']:.4f}</b>" in page
     assert "dense_1" in page and "keras" in page

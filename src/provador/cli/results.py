@@ -35,6 +35,17 @@ def register(commands) -> None:
     predict.add_argument(
         "--show-input", metavar="DIR", help=_("save the 28×28 image the model saw for each file in DIR")
     )
+    predict.add_argument(
+        "--explain", metavar="DIR",
+        help=_("why: for each image, what the model saw beside a heat map of the pixels its answer rests on, as "
+               "DIR/<name>.why.png"),
+    )  # fmt: skip
+    predict.add_argument("--explain-class", metavar="CLASS", help=_("with --explain: why this class, not the answer"))
+    predict.add_argument(
+        "--explain-method", choices=("saliency", "gradcam"), default="saliency",
+        help=_("with --explain: saliency (input × gradient, any model; the default) or gradcam (models with "
+               "convolutions)"),
+    )  # fmt: skip
     predict.add_argument("--test-index", help=_("test images by index: 0:5, 7 or 1,4,9 (default 0:5 when no IMAGE)"))
     predict.add_argument(
         "--top", type=int, default=TOP_K, help=_("how many classes to list per image (default {default})").format(
@@ -135,6 +146,8 @@ def predict_images(args) -> int:
 
     if args.top < 1:
         raise ProvadorError(_("Expected --top to be a positive integer. Received: {value}").format(value=args.top))
+    if args.explain_class and not args.explain:
+        raise ProvadorError(_("--explain-class says which class to explain: add --explain DIR for the pictures."))
     predictor = Predictor(args.run)
     predictions = []
     if args.test_index or not args.images:
@@ -145,16 +158,22 @@ def predict_images(args) -> int:
         predictions += predictor.predict(
             data.x_test[indices], sources=[f"test[{i}]" for i in indices], labels=data.y_test[indices], top_k=args.top
         )
+        if args.explain:
+            targets = [Path(args.explain) / f"test-{i}.why.png" for i in indices]
+            predictor.write_explanations(data.x_test[indices], targets, args.explain_class, args.explain_method)
     failures: list[tuple[str, str]] = []
     from_test_set = len(predictions)  # the summary below counts files only
     if args.images:
         predictions += predictor.predict_files(
-            args.images, show_input=args.show_input, errors=failures, progress=sys.stderr.isatty(), top_k=args.top
-        )
+            args.images, show_input=args.show_input, errors=failures, progress=sys.stderr.isatty(), top_k=args.top,
+            explain=args.explain, explain_class=args.explain_class, explain_method=args.explain_method,
+        )  # fmt: skip
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2))
     else:
         _print_predictions(predictions, args.show_input)
+        if args.explain:
+            print(_("Why: heat maps of what each answer rests on are in {folder}").format(folder=args.explain))
     if failures:
         for path, message in failures:
             print(_("Skipped {path}: {reason}").format(path=path, reason=message), file=sys.stderr)

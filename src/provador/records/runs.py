@@ -39,7 +39,7 @@ from provador.core.recipes import Recipe, load_recipe
 RUN_FILE, RECIPE_FILE, HISTORY_FILE = "run.json", "recipe.toml", "history.csv"
 MODEL_FILE, METRICS_FILE, CURVES_FILE = "model.keras", "metrics.json", "curves.png"
 CHECKPOINT_FILE = "checkpoint.npz"  # the training's state after its last whole epoch; gone once complete
-PICTURES = ("curves", "samples", "confusion", "errors", "first-layer")  # <name>.png in a finished run
+PICTURES = ("curves", "samples", "confusion", "errors", "why", "first-layer")  # <name>.png in a finished run
 REPORT_FILE = "report.html"
 EXPORT_DIR, ONNX_FILE = "export", "model.onnx"  # `provador export` writes here; `--engine onnx` reads it
 

@@ -16,6 +16,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from fastapi import FastAPI, Query, Request
@@ -234,15 +235,31 @@ def _add_predict(app: FastAPI, served: _Served):
         request: Request,
         top_k: int = Query(TOP_K, ge=1, le=10, description="how many classes to list per image"),
         include_input: bool = Query(False, description="return the 28×28 image the model saw, as PNG base64"),
+        explain: bool = Query(False, description="return why: a heat map of the pixels the answer rests on"),
+        explain_class: str | None = Query(None, description="with explain: why this class (one of the model's)"),
+        explain_method: Literal["saliency", "gradcam"] = Query(
+            "saliency", description="with explain: saliency (input × gradient) or gradcam (models with convolutions)"
+        ),
     ):
         body = await served.body(request)
-        answer = await answer_predict(body, request.headers.get("content-type", ""), top_k, include_input)
+        answer = await answer_predict(body, request.headers.get("content-type", ""), top_k, include_input,
+                                      explain, explain_class, explain_method)  # fmt: skip
         # A JSONResponse of plain types skips FastAPI's jsonable_encoder: a third of the request's CPU.
         return JSONResponse(answer)
 
-    async def answer_predict(body: bytes, content_type: str, top_k: int = TOP_K, include_input: bool = False) -> dict:
+    async def answer_predict(
+        body: bytes, content_type: str, top_k: int = TOP_K, include_input: bool = False, explain: bool = False,
+        explain_class: str | None = None, explain_method: str = "saliency",
+    ) -> dict:  # fmt: skip
         """POST /v1/predict's answer for a body already read; ApiError for bad input."""
         predictor, limits = served.predictor, served.limits
+        if explain_class is not None and explain_class not in predictor.class_names_:
+            raise ApiError(
+                422,
+                _("Expected `explain_class` to be one of the model's classes ({classes}). Received: {value!r}").format(
+                    classes=", ".join(predictor.class_names_), value=explain_class
+                ),
+            )
         if content_type.startswith("multipart/form-data"):
             names, images, reasons = await _images_from_form(content_type, body, predictor, limits, served.decoder)
         elif content_type.startswith("application/json"):
@@ -252,9 +269,10 @@ def _add_predict(app: FastAPI, served: _Served):
                                   "(`{example}`). Received content type {received!r}.").format(
                 example='{"images": [...]}', received=content_type or "none"))  # fmt: skip
         probabilities = await served.batcher.predict(images)
+        why = await _explanations(served, images, explain_class, explain_method) if explain else [None] * len(images)
         answers = []
         predictions = predictor.answers(probabilities, names, reasons=reasons, top_k=top_k)
-        for pixels, prediction in zip(images, predictions):
+        for pixels, prediction, heat in zip(images, predictions, why):
             answer = prediction.to_dict()
             answer.pop("true_label")
             # The request's language, in fields of their own: `label` and the rest stay canonical.
@@ -263,10 +281,36 @@ def _add_predict(app: FastAPI, served: _Served):
             answer["low_confidence_reason_localized"] = _(why) if why else None
             if include_input:
                 answer["input_png"] = base64.b64encode(photos.to_png(pixels)).decode("ascii")
+            if heat is not None:
+                answer["explanation"] = heat
             answers.append(answer)
         return {"model": served.model_id, "predictions": answers}
 
     return answer_predict
+
+
+async def _explanations(served: _Served, images: list, class_name: str | None, method: str) -> list[dict]:
+    """Each image's heat map (off the event loop: gradients take a few milliseconds an image)."""
+    from provador.work.explain import overlay_png
+
+    predictor = served.predictor
+    if predictor.model_ is None:
+        raise ApiError(422, _("Explanations need the keras engine: an ONNX export holds no gradients."))
+    pixels = np.stack(images)
+    try:
+        explanation = await asyncio.get_running_loop().run_in_executor(
+            served.decoder, contextvars.copy_context().run, predictor.explain, pixels, class_name, method
+        )
+    except InputError as exc:  # e.g. gradcam asked of a model without convolutions
+        raise ApiError(422, str(exc)) from None
+    answers = []
+    for image, heat, index in zip(pixels, explanation.maps, explanation.classes):
+        answers.append({
+            "method": explanation.method, "class": predictor.class_names_[int(index)],
+            "png": base64.b64encode(overlay_png(image, heat)).decode("ascii"),
+            "map": np.round(heat, 3).tolist(),
+        })  # fmt: skip
+    return answers
 
 
 def _add_collect(app: FastAPI, served: _Served, collector: PhotoCollector) -> None:

@@ -31,6 +31,13 @@ class ClassScore(_Answer):
     probability: float
 
 
+class Why(_Answer):
+    method: str = Field(description="gradcam (models with convolutions) or saliency (the MLP)")
+    class_: str = Field(alias="class", description="the class explained: the answer, or explain_class")
+    png: str = Field(description="the 28×28 image the model saw, enlarged, with the heat map over it: PNG base64")
+    map: list[list[float]] = Field(description="the heat map, 28×28, from 0 to 1 (1: what the answer rests on most)")
+
+
 class ImageAnswer(_Answer):
     source: str = Field(description="the file's name, or `images[i]` for JSON")
     label: str = Field(description="the top class, as the run names it")
@@ -43,6 +50,7 @@ class ImageAnswer(_Answer):
     low_confidence_reason: str | None = None
     low_confidence_reason_localized: str | None = None
     input_png: str | None = Field(None, description="with include_input: the 28×28 image the model saw, PNG base64")
+    explanation: Why | None = Field(None, description="with explain: why it answered so")
 
 
 class Predictions(_Answer):

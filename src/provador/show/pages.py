@@ -71,4 +71,24 @@ def render(template: str, **context) -> str:
     return environment().get_template(template).render(**context)
 
 
-__all__ = ["render", "translated", "code", "bold", "embedded_png", "Markup"]
+def _plain(message: str, **values) -> str:
+    return _(message).format(**values) if values else _(message)
+
+
+@cache
+def text_environment() -> Environment:
+    """For Markdown (the model card): the same helpers, nothing escaped (it is not HTML)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True, keep_trailing_newline=True,
+    )  # fmt: skip
+    env.globals.update(_=_plain, number=number, percent=percent, significant=significant, class_name=class_name)
+    return env
+
+
+def render_text(template: str, **context) -> str:
+    """A Markdown template (show/templates/*.md) filled with `context`, in the current language."""
+    return text_environment().get_template(template).render(**context)
+
+
+__all__ = ["render", "render_text", "translated", "code", "bold", "embedded_png", "Markup"]

@@ -127,6 +127,33 @@ def photo_mistakes(
     return _save(fig, path)
 
 
+def explained_mistakes(
+    images: np.ndarray, said: list, truth: list, captions: list[str], method: str, path: str | Path, columns: int = 3
+) -> Path:
+    """Each mistake as three panels: what the model saw, why it said what it said (the heat map of
+    its answer), and where it would have seen the true class (the heat map of that class)."""
+    from provador.work.explain import overlay
+
+    rows = max(1, -(-len(images) // columns))
+    fig = Figure(figsize=(4.8 * columns, 1.9 * rows + 0.6))
+    axes = fig.subplots(rows, 3 * columns, squeeze=False)
+    for k in range(rows * columns):
+        row, first = k // columns, 3 * (k % columns)
+        for ax in axes[row, first : first + 3]:
+            ax.axis("off")
+        if k >= len(images):
+            continue
+        axes[row, first].imshow(images[k], cmap="gray", vmin=0, vmax=255)
+        axes[row, first].set_title(captions[k], fontsize=7, color="tab:red", loc="left")
+        axes[row, first + 1].imshow(overlay(images[k], said[k], scale=1))
+        axes[row, first + 1].set_title(_("why it said so"), fontsize=7)
+        axes[row, first + 2].imshow(overlay(images[k], truth[k], scale=1))
+        axes[row, first + 2].set_title(_("where it saw the true class"), fontsize=7)
+    fig.suptitle(_("The most confident mistakes and why ({method}: bright where the answer rests)").format(
+        method=method), fontsize=10)  # fmt: skip
+    return _save(fig, path)
+
+
 def bar_labels(class_names: list[str]) -> list[str]:
     """The bars' labels: whole words ("T-shirt", "Ankle boot"; cut to five letters they read "T-shi")."""
     return [name.split("/")[0] for name in class_names]

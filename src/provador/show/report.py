@@ -13,6 +13,7 @@ from provador.base.i18n import N_, _, class_name, number, percent
 from provador.core.datasets import Dataset
 from provador.records import runs
 from provador.show import pages, plots
+from provador.show.model_card import CARD_FILE, write_model_card
 from provador.work.evaluation import confusion_matrix, evaluate_run
 
 # The alt text of each of the run's pictures (runs.PICTURES names them).
@@ -21,10 +22,12 @@ PICTURE_TITLES = {
     "confusion": N_("Confusion matrix"),
     "samples": N_("Test images and their predicted probabilities"),
     "errors": N_("The most confident mistakes"),
+    "why": N_("Why it made its surest mistakes"),
     "first-layer": N_("What the first layer looks for"),
     "photo-mistakes": N_("Photos answered wrongly"),
 }
 PHOTO_MISTAKES_SHOWN = 16
+WHY_SHOWN = 9  # mistakes explained in why.png
 
 
 def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int = 15) -> np.ndarray:
@@ -64,10 +67,28 @@ def write_pictures(run: runs.Run, model, dataset: Dataset, probabilities: np.nda
             x[mistakes], y[mistakes], probabilities[mistakes], names, runs.picture_path(run, "errors"),
             title=N_("The most confident mistakes: prediction (probability) and true class"),
         ))  # fmt: skip
+    if len(mistakes):
+        written.append(_explained_mistakes(run, model, names, x[mistakes[:WHY_SHOWN]], y[mistakes[:WHY_SHOWN]],
+                                           probabilities[mistakes[:WHY_SHOWN]]))  # fmt: skip
     kernel = first_dense_kernel(model, x.shape[1:])
     if kernel is not None:
         written.append(plots.first_layer(kernel, x.shape[1:], runs.picture_path(run, "first-layer")))
     return written
+
+
+def _explained_mistakes(run: runs.Run, model, names, images, labels, probabilities) -> Path:
+    """why.png: heat maps of the answer and of the true class for the surest mistakes."""
+    from provador.work.explain import explain
+
+    said = explain(model, images)
+    truth = explain(model, images, classes=labels, method=said.method)
+    captions = [
+        _("{predicted} {probability}\n(true: {true})").format(
+            predicted=class_name(names[int(p)]), probability=percent(row[int(p)], 0), true=class_name(names[int(t)]))
+        for p, t, row in zip(said.classes, labels, probabilities)
+    ]  # fmt: skip
+    return plots.explained_mistakes(images, said.maps, truth.maps, captions, said.method,
+                                    runs.picture_path(run, "why"))  # fmt: skip
 
 
 def model_table(model) -> list[tuple[str, str, str, int]]:
@@ -111,6 +132,7 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
             for split in ("train", "valid", "test")
         ],
         recipe_text=(run.path / runs.RECIPE_FILE).read_text(),
+        model_card=(run.path / CARD_FILE).read_text() if (run.path / CARD_FILE).is_file() else "",
         environment=json.dumps({"backend": metrics.backend, **metrics.versions, "seed": metrics.seed}, indent=2),
     )
     return _files.write_text(run.path / runs.REPORT_FILE, page)
@@ -171,4 +193,5 @@ def finish(run: runs.Run, model, dataset: Dataset, probabilities: np.ndarray) ->
     """Draw a finished run's pictures and write its report.html from what training computed
     (`provador train` hands them over: `training.train(then=finish)`)."""
     write_pictures(run, model, dataset, probabilities)
+    write_model_card(run)
     return write_report(run, model, dataset)

@@ -153,6 +153,9 @@ class Predictor:
         errors: list[tuple[str, str]] | None = None,
         progress: bool = False,
         top_k: int = TOP_K,
+        explain: str | Path | None = None,
+        explain_class: str | None = None,
+        explain_method: str | None = None,
     ) -> list[Prediction]:
         """Predict image files of any size and format, through the photo pipeline.
 
@@ -163,7 +166,9 @@ class Predictor:
         `b/shirt.input.png`). When `errors` is a list, a file that cannot be read is
         appended to it as (path, message) and skipped; otherwise the first such file raises.
         `progress` writes a counter to standard error while photos are prepared (on a terminal
-        it rewrites one line; into a file or pipe only the last count).
+        it rewrites one line; into a file or pipe only the last count). `explain` names a folder
+        where `<name>.why.png` shows, for each file, what the model saw beside the heat map of why
+        it answered so (for `explain_class` instead of the answer when given).
         """
         files = expand_image_paths(paths)
         prepared, kept = [], []
@@ -179,20 +184,55 @@ class Predictor:
             if progress and (on_terminal or done == len(files)):
                 print("\r" + _("Preparing photos: {done}/{total}").format(done=done, total=len(files)),
                       end="\n" if done == len(files) else "", file=sys.stderr, flush=True)  # fmt: skip
+        common = Path(os.path.commonpath([p.resolve().parent for p in files])) if files else Path()
+
+        def beside(folder, path: Path, suffix: str) -> Path:
+            target = Path(folder) / path.resolve().relative_to(common).with_suffix(suffix)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return target
+
         if show_input is not None:
-            common = Path(os.path.commonpath([p.resolve().parent for p in files])) if files else Path()
             for path, image in zip(kept, prepared):
-                target = Path(show_input) / path.resolve().relative_to(common).with_suffix(".input.png")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(photos.to_png(image.pixels))
+                beside(show_input, path, ".input.png").write_bytes(photos.to_png(image.pixels))
         if not prepared:
             return []
-        return self.predict(
-            np.stack([p.pixels for p in prepared]),
-            sources=[str(p) for p in kept],
-            reasons=[doubt_of(p) for p in prepared],
-            top_k=top_k,
+        pixels = np.stack([p.pixels for p in prepared])
+        predictions = self.predict(
+            pixels, sources=[str(p) for p in kept], reasons=[doubt_of(p) for p in prepared], top_k=top_k
         )
+        if explain is not None:
+            targets = [beside(explain, path, ".why.png") for path in kept]
+            self.write_explanations(pixels, targets, explain_class, explain_method)
+        return predictions
+
+    def explain(self, images: np.ndarray, class_name: str | None = None, method: str | None = None):
+        """Heat maps of raw uint8 images for their predicted class, or for `class_name` (see
+        `provador.work.explain`); the Keras engine only (an ONNX file holds no gradients)."""
+        from provador.work.explain import explain
+
+        if self.model_ is None:
+            raise InputError(_("Explanations need the keras engine: an ONNX export holds no gradients."))
+        classes = None
+        if class_name is not None:
+            if class_name not in self.class_names_:
+                raise InputError(
+                    _("Expected a class of this run ({classes}). Received: {value!r}").format(
+                        classes=", ".join(self.class_names_), value=class_name)
+                )  # fmt: skip
+            classes = self.class_names_.index(class_name)
+        images = np.asarray(images)
+        return explain(self.model_, images[None] if images.shape == self.input_shape_ else images, classes, method)
+
+    def write_explanations(
+        self, images: np.ndarray, targets: list[Path], class_name: str | None = None, method: str | None = None
+    ) -> None:
+        """For each image, what the model saw beside why (its heat map), as a PNG at its target."""
+        from provador.work.explain import explanation_png
+
+        explanation = self.explain(images, class_name, method)
+        for pixels, heat, target in zip(images, explanation.maps, targets):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            Path(target).write_bytes(explanation_png(pixels, heat))
 
     def prepare_photo(self, source: str | Path | bytes, name: str | None = None) -> photos.PreparedImage:
         """The model's input for an image file or bytes, and what the pipeline found (see `provador.core.photos`)."""

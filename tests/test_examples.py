@@ -40,6 +40,7 @@ def product_photos(root: Path, real_data: Path, per_class: int = 10) -> Path:
                 "acurácia de validação: 0,",
                 "30 fotos: {'Camiseta/top': 10, 'Tênis': 10, 'Bolsa': 10}",
                 "adaptado, acurácia no teste do Fashion-MNIST: ",
+                "por quê: Bota (saliency)",
             ],
         ),
         (
@@ -51,6 +52,7 @@ def product_photos(root: Path, real_data: Path, per_class: int = 10) -> Path:
                 "val_accuracy: 0.",
                 "30 photos: {'T-shirt/top': 10, 'Sneaker': 10, 'Bag': 10}",
                 "adapted, Fashion-MNIST test accuracy: 0.",
+                "why: Ankle boot (saliency)",
             ],
         ),
     ],
@@ -81,6 +83,7 @@ def test_notebook_runs_top_to_bottom(name, words, real_data, tmp_path, monkeypat
     }  # fmt: skip
     assert pictures["plt.show()"] == 1
     assert pictures['run.show("samples", "confusion")'] == 2
+    assert sum(pictures[line] for line in pictures if "explain(" in line) == 2  # why: a test image and a photo
 
 
 def test_importing_provador_leaves_matplotlibs_backend_alone():

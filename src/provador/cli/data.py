@@ -23,6 +23,28 @@ def register(commands) -> None:
     add_photos(info)
     info.set_defaults(handler=data_info)
 
+    check = data.add_parser(
+        "check", help=_("duplicates within and across the training and test files; with --run, labels a model doubts")
+    )
+    add_data_dir(check)
+    check.add_argument(
+        "--dataset", default="fashion-mnist", help=_("fashion-mnist, mnist or idx (default fashion-mnist)")
+    )
+    check.add_argument(
+        "--run", help=_("a trained run: the labels it disagrees with most, and the test accuracy without duplicates")
+    )
+    check.add_argument(
+        "--near", type=float, default=0.01,
+        help=_("near duplicates: mean pixel difference at most this share of 0-255 (default 0.01: 2.55 levels)"),
+    )  # fmt: skip
+    check.add_argument(
+        "--doubt", type=float, default=0.02,
+        help=_("with --run: list images whose label the model gives less than this probability (default 0.02)"),
+    )  # fmt: skip
+    check.add_argument("--output", default="data-check", help=_("where its pictures go (default: data-check)"))
+    add_json(check)
+    check.set_defaults(handler=data_check)
+
     inspect = commands.add_parser("inspect", help=_("model summary, layers and weights"))
     inspect.add_argument("run", nargs="?", help=_("a run directory (or use --model)"))
     inspect.add_argument("--model", help=_("an architecture from the registry, untrained (e.g. mlp)"))
@@ -30,6 +52,21 @@ def register(commands) -> None:
     inspect.add_argument("--layer", help=_("one layer, by index (1) or name (dense)"))
     inspect.add_argument("--weights", action="store_true", help=_("show weights: shapes, statistics and values"))
     inspect.set_defaults(handler=inspect_model)
+
+
+def data_check(args) -> None:
+    from provador.show.data_check import format_check, write_check
+
+    if not 0 < args.near < 1:
+        raise ProvadorError(
+            _("Expected --near to be a share of the pixel range between 0 and 1 (0.01 is 2.55 grey levels). "
+              "Received: {value}").format(value=args.near)
+        )  # fmt: skip
+    if not 0 < args.doubt < 1:
+        raise ProvadorError(_("Expected --doubt to be a probability between 0 and 1. Received: {value}").format(
+            value=args.doubt))  # fmt: skip
+    result = write_check(args.dataset, args.data_dir, args.run, args.near, args.output, args.doubt)
+    print(json.dumps(result, indent=2) if args.json else format_check(result))
 
 
 def data_info(args) -> None:

@@ -154,6 +154,38 @@ def explained_mistakes(
     return _save(fig, path)
 
 
+def image_pairs(pairs: list[tuple[np.ndarray, np.ndarray]], captions: list[str], title: str, path: str | Path,
+                columns: int = 4) -> Path:  # fmt: skip
+    """Pairs of images side by side (a duplicate and its copy), each pair captioned."""
+    rows = max(1, -(-len(pairs) // columns))
+    fig = Figure(figsize=(3.0 * columns, 1.8 * rows + 0.5))
+    axes = fig.subplots(rows, 2 * columns, squeeze=False)
+    for k in range(rows * columns):
+        left, right = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
+        left.axis("off")
+        right.axis("off")
+        if k < len(pairs):
+            left.imshow(pairs[k][0], cmap="gray", vmin=0, vmax=255)
+            right.imshow(pairs[k][1], cmap="gray", vmin=0, vmax=255)
+            left.set_title(captions[k], fontsize=7, loc="left")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def image_grid(images: list[np.ndarray], captions: list[str], title: str, path: str | Path, columns: int = 8) -> Path:
+    """Images in a grid, each captioned (label doubts)."""
+    rows = max(1, -(-len(images) // columns))
+    fig = Figure(figsize=(1.6 * columns, 1.9 * rows + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k < len(images):
+            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
+            ax.set_title(captions[k], fontsize=6)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
 def bar_labels(class_names: list[str]) -> list[str]:
     """The bars' labels: whole words ("T-shirt", "Ankle boot"; cut to five letters they read "T-shi")."""
     return [name.split("/")[0] for name in class_names]

@@ -23,6 +23,11 @@ def register(commands) -> None:
         "--record", action="store_true",
         help=_("write the result into the run's metrics.json (default: leave the run as it is)"),
     )  # fmt: skip
+    evaluate.add_argument(
+        "--corruptions", action="store_true",
+        help=_("score the test set under noise, blur, shifts, rotations, contrast, inversion and flips at several "
+               "severities (made here with a fixed seed); kept in metrics.json and the report"),
+    )  # fmt: skip
     evaluate.set_defaults(handler=evaluate_run)
 
     predict = commands.add_parser("predict", help=_("class names and probabilities for test images or image files"))
@@ -102,6 +107,12 @@ def evaluate_run(args) -> None:
             raise ProvadorError(_("--record writes the test set's result; drop it with --photos."))
         result = score_photos(args.run, args.photos, labels=labels(args))
         print(json.dumps(result, indent=2) if args.json else format_photo_scores(result))
+        return
+    if args.corruptions:
+        from provador.show.robustness import format_robustness, score_robustness
+
+        result = score_robustness(args.run, data_dir=args.data_dir)
+        print(json.dumps(result, indent=2) if args.json else format_robustness(result))
         return
     result = evaluate(args.run, data_dir=args.data_dir, record=args.record)
     print(json.dumps(result, indent=2) if args.json else format_report(result))

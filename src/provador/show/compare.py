@@ -37,6 +37,7 @@ def compare_runs(paths: list[str | Path], output: str | Path = "compare.png") ->
             "test_accuracy": test.accuracy,
             "test_loss": test.loss,
             "training_seconds": metrics.training_seconds,
+            "corrupted_accuracy": (run.metrics.get("robustness") or {}).get("mean"),  # evaluate --corruptions
             "backend": metrics.backend,
         })  # fmt: skip
     return {"plot": str(output), "runs": columns}

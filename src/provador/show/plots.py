@@ -186,6 +186,27 @@ def image_grid(images: list[np.ndarray], captions: list[str], title: str, path: 
     return _save(fig, path)
 
 
+def corruptions(clean: np.ndarray, result: dict, examples: dict, descriptions: dict, path: str | Path) -> Path:
+    """One row per corruption: the first test image as it is and under each severity, with the
+    accuracy on the whole test set so corrupted."""
+    names = list(result["corruptions"])
+    columns = 1 + max(len(v) for v in result["corruptions"].values())
+    fig = Figure(figsize=(1.7 * columns + 2.6, 1.55 * len(names) + 0.6))
+    axes = fig.subplots(len(names), columns, squeeze=False)
+    for row, name in enumerate(names):
+        for ax in axes[row]:
+            ax.axis("off")
+        axes[row, 0].imshow(clean, cmap="gray", vmin=0, vmax=255)
+        axes[row, 0].set_title(_("clean {accuracy}").format(accuracy=number(result["clean"], 3)), fontsize=7)
+        axes[row, 0].text(-4, 14, _(descriptions[name]), fontsize=7, ha="right", va="center")
+        for column, (severity, accuracy) in enumerate(result["corruptions"][name].items(), start=1):
+            axes[row, column].imshow(examples[(name, int(severity))], cmap="gray", vmin=0, vmax=255)
+            axes[row, column].set_title(f"{severity}: {number(accuracy, 3)}", fontsize=7)
+    fig.suptitle(_("Test accuracy under corruptions (severity: accuracy); mean {mean}, {relative} of clean").format(
+        mean=number(result["mean"], 3), relative=percent(result["relative"], 0)), fontsize=10)  # fmt: skip
+    return _save(fig, path)
+
+
 def bar_labels(class_names: list[str]) -> list[str]:
     """The bars' labels: whole words ("T-shirt", "Ankle boot"; cut to five letters they read "T-shi")."""
     return [name.split("/")[0] for name in class_names]

@@ -23,6 +23,7 @@ PICTURE_TITLES = {
     "samples": N_("Test images and their predicted probabilities"),
     "errors": N_("The most confident mistakes"),
     "why": N_("Why it made its surest mistakes"),
+    "corruptions": N_("Test accuracy under corruptions"),
     "first-layer": N_("What the first layer looks for"),
     "photo-mistakes": N_("Photos answered wrongly"),
 }
@@ -118,6 +119,11 @@ def write_report(run: runs.Run, model, dataset: Dataset) -> Path:
             for name, m in test.get("per_class", {}).items()
         ],
         photos=photos,
+        robustness=run.metrics.get("robustness"),
+        robustness_rows=[
+            (name, *[number(per.get(str(level))) if str(level) in per else "-" for level in (1, 2, 3)])
+            for name, per in (run.metrics.get("robustness") or {}).get("corruptions", {}).items()
+        ],
         photo_rows=[
             (class_name(name), row["photos"], row["right"], pages.share(row["accuracy"]))
             for name, row in (photos or {}).get("per_class", {}).items()

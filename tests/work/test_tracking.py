@@ -307,3 +307,17 @@ def test_tensorboard_files_of_a_resumed_run_hold_each_epoch_once(tiny_recipe, ti
     points = [(e.step, e.value) for e in events.Scalars("epoch_accuracy")]
     assert [step for step, _ in points] == [1, 2, 3]  # epoch 2, logged before Ctrl-C, purged and logged again
     assert [value for _, value in points] == pytest.approx([row["val_accuracy"] for row in _history(run)], rel=1e-6)
+
+
+def test_sending_a_run_to_tensorboard_twice_keeps_each_epoch_once(run_copy):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = run_copy
+    for _ in range(2):
+        assert main(["track", str(run.path), "--track", "tensorboard"]) == 0
+    events = EventAccumulator(str(run.path / TENSORBOARD_DIR / "train"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("epoch_loss")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("epoch_loss")] == pytest.approx(
+        [r["loss"] for r in _history(run)], rel=1e-6
+    )

@@ -185,10 +185,9 @@ class _TensorBoardSink:
         if part not in self.writers:
             from tensorboardX import SummaryWriter
 
-            # purge_step: a resumed run drops what it logged after its last checkpoint, then logs it again
-            self.writers[part] = SummaryWriter(
-                str(self.folder / part), purge_step=first_step if first_step > 1 else None
-            )
+            # purge_step: what was logged from this step on is dropped (a resumed run's epochs after its
+            # last checkpoint, or everything when `provador track` sends a run again), then logged anew
+            self.writers[part] = SummaryWriter(str(self.folder / part), purge_step=first_step)
         return self.writers[part]
 
     def where(self) -> str:

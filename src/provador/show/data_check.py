@@ -18,7 +18,7 @@ SET_NAMES = {"train": N_("train"), "test": N_("test")}
 def write_check(dataset: str, data_dir, run, near: float, output: str | Path, doubt: float = 0.02) -> dict:
     """Check the dataset (a run's own when `run` is given), draw its pictures in `output`, and
     return the result (`provador.work.data_check.DataCheck.to_dict`, with the pictures' paths)."""
-    probabilities, names = None, None
+    probabilities = None
     if run is not None:
         from provador.records import runs
         from provador.work.inference import Predictor

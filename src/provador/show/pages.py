@@ -53,17 +53,19 @@ def embedded_png(path: Path, alt: str) -> Markup:
     return Markup('<img alt="{}" src="data:image/png;base64,{}">').format(alt, data)
 
 
-@cache
-def environment() -> Environment:
+def _environment(escaped: bool, **helpers) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=True,
+        loader=FileSystemLoader(TEMPLATES), autoescape=escaped, undefined=StrictUndefined, trim_blocks=True,
         lstrip_blocks=True, keep_trailing_newline=True,
     )  # fmt: skip
-    env.globals.update(
-        _=translated, lang=current, code=code, bold=bold, joined=joined, share=share, number=number,
-        percent=percent, significant=significant, class_name=class_name,
-    )  # fmt: skip
+    env.globals.update(number=number, percent=percent, significant=significant, class_name=class_name, **helpers)
     return env
+
+
+@cache
+def environment() -> Environment:
+    """For HTML: every value escaped unless Markup."""
+    return _environment(True, _=translated, lang=current, code=code, bold=bold, joined=joined, share=share)
 
 
 def render(template: str, **context) -> str:
@@ -78,12 +80,7 @@ def _plain(message: str, **values) -> str:
 @cache
 def text_environment() -> Environment:
     """For Markdown (the model card): the same helpers, nothing escaped (it is not HTML)."""
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True, keep_trailing_newline=True,
-    )  # fmt: skip
-    env.globals.update(_=_plain, number=number, percent=percent, significant=significant, class_name=class_name)
-    return env
+    return _environment(False, _=_plain)
 
 
 def render_text(template: str, **context) -> str:

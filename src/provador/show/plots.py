@@ -112,19 +112,9 @@ def photo_mistakes(
 ) -> Path:
     """Each wrongly answered photo as it was (RGB) beside the 28×28 image the model saw, captioned
     with the answer and the true class."""
-    rows = max(1, -(-len(photos) // columns))
-    fig = Figure(figsize=(3.6 * columns, 2.1 * rows + 0.5))
-    axes = fig.subplots(rows, 2 * columns, squeeze=False)
-    for k in range(rows * columns):
-        photo_ax, seen_ax = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
-        photo_ax.axis("off")
-        seen_ax.axis("off")
-        if k < len(photos):
-            photo_ax.imshow(photos[k])
-            photo_ax.set_title(captions[k], fontsize=7, color="tab:red", loc="left")
-            seen_ax.imshow(seen[k], cmap="gray", vmin=0, vmax=255)
-    fig.suptitle(_("Photos answered wrongly, surest first: the photo and what the model saw"), fontsize=10)
-    return _save(fig, path)
+    return image_pairs(list(zip(photos, seen)), captions,
+                       _("Photos answered wrongly, surest first: the photo and what the model saw"), path, columns,
+                       panel=(3.6, 2.1), caption_colour="tab:red")  # fmt: skip
 
 
 def explained_mistakes(
@@ -154,11 +144,14 @@ def explained_mistakes(
     return _save(fig, path)
 
 
-def image_pairs(pairs: list[tuple[np.ndarray, np.ndarray]], captions: list[str], title: str, path: str | Path,
-                columns: int = 4) -> Path:  # fmt: skip
-    """Pairs of images side by side (a duplicate and its copy), each pair captioned."""
+def image_pairs(
+    pairs: list[tuple[np.ndarray, np.ndarray]], captions: list[str], title: str, path: str | Path, columns: int = 4,
+    panel: tuple[float, float] = (3.0, 1.8), caption_colour: str = "black",
+) -> Path:  # fmt: skip
+    """Pairs of images side by side (a duplicate and its copy; a photo and what the model saw),
+    each pair captioned; greyscale images are drawn 0-255, RGB ones as they are."""
     rows = max(1, -(-len(pairs) // columns))
-    fig = Figure(figsize=(3.0 * columns, 1.8 * rows + 0.5))
+    fig = Figure(figsize=(panel[0] * columns, panel[1] * rows + 0.5))
     axes = fig.subplots(rows, 2 * columns, squeeze=False)
     for k in range(rows * columns):
         left, right = axes[k // columns, 2 * (k % columns)], axes[k // columns, 2 * (k % columns) + 1]
@@ -167,7 +160,7 @@ def image_pairs(pairs: list[tuple[np.ndarray, np.ndarray]], captions: list[str],
         if k < len(pairs):
             left.imshow(pairs[k][0], cmap="gray", vmin=0, vmax=255)
             right.imshow(pairs[k][1], cmap="gray", vmin=0, vmax=255)
-            left.set_title(captions[k], fontsize=7, loc="left")
+            left.set_title(captions[k], fontsize=7, loc="left", color=caption_colour)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 

@@ -17,11 +17,8 @@ def score_robustness(run: runs.Run | str | Path, data_dir=None) -> dict:
     draw corruptions.png in the run; returns the result with the picture's path."""
     run = runs.resolve_run(run)
     result, examples = robustness(run, data_dir)
-    from provador.core.datasets import dataset_for
-
-    clean = dataset_for(run.recipe, data_dir, progress=False).x_test[0]
     descriptions = {name: text for name, (text, _make, _levels) in CORRUPTIONS.items()}
-    picture = plots.corruptions(clean, result, examples, descriptions, run.path / PICTURE)
+    picture = plots.corruptions(examples[("clean", 0)], result, examples, descriptions, run.path / PICTURE)
     return {**result, "picture": str(picture)}
 
 

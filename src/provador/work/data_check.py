@@ -61,9 +61,9 @@ def check(dataset: Dataset, near: float = 0.01, probabilities: dict | None = Non
     """Duplicates in `dataset`'s files; with `probabilities` ({"train": …, "test": …}, a model's
     answers in the order of `training_and_test`) the label doubts and the clean test accuracy."""
     x_train, y_train, x_test, y_test = training_and_test(dataset)
-    exact = {
-        "train": _exact_groups(x_train), "test": _exact_groups(x_test), "across": _exact_across(x_train, x_test),
-    }  # fmt: skip
+    train_keys, test_keys = _keys(x_train), _keys(x_test)  # each image hashed once
+    exact = {"train": _exact_groups(train_keys), "test": _exact_groups(test_keys),
+             "across": _exact_across(train_keys, test_keys)}  # fmt: skip
     projection = _projection(x_train)
     p_train, p_test = _project(x_train, projection), _project(x_test, projection)
     near_pairs = {
@@ -82,18 +82,18 @@ def _keys(images: np.ndarray) -> list[bytes]:
     return [hashlib.blake2b(image.tobytes(), digest_size=16).digest() for image in images]
 
 
-def _exact_groups(images: np.ndarray) -> list[list[int]]:
+def _exact_groups(keys: list[bytes]) -> list[list[int]]:
     groups = defaultdict(list)
-    for i, key in enumerate(_keys(images)):
+    for i, key in enumerate(keys):
         groups[key].append(i)
     return [g for g in groups.values() if len(g) > 1]
 
 
-def _exact_across(train: np.ndarray, test: np.ndarray) -> list[list[int]]:
+def _exact_across(train_keys: list[bytes], test_keys: list[bytes]) -> list[list[int]]:
     where = defaultdict(list)
-    for i, key in enumerate(_keys(train)):
+    for i, key in enumerate(train_keys):
         where[key].append(i)
-    return [[i, t] for t, key in enumerate(_keys(test)) for i in where.get(key, [])]
+    return [[i, t] for t, key in enumerate(test_keys) for i in where.get(key, [])]
 
 
 def _flat(images: np.ndarray) -> np.ndarray:

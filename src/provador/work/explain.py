@@ -42,8 +42,7 @@ class Explanation:
     method: str
 
 
-def default_method(model) -> str:
-    return "saliency"  # the more faithful of the two on every model measured (see the module's text)
+DEFAULT_METHOD = "saliency"  # the more faithful of the two on every model measured (see the module's text)
 
 
 def explain(model, images: np.ndarray, classes=None, method: str | None = None) -> Explanation:
@@ -52,7 +51,7 @@ def explain(model, images: np.ndarray, classes=None, method: str | None = None) 
     images = np.asarray(images, dtype="float32")
     if images.ndim == 2:
         images = images[None]
-    method = method or default_method(model)
+    method = method or DEFAULT_METHOD
     if method not in METHODS:
         raise InputError(
             _("Expected the explanation method to be one of {methods}. Received: {method!r}").format(
@@ -201,4 +200,4 @@ def _png(rgb: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-__all__ = ["explain", "Explanation", "METHODS", "default_method", "overlay", "overlay_png", "explanation_png"]
+__all__ = ["explain", "Explanation", "METHODS", "DEFAULT_METHOD", "overlay", "overlay_png", "explanation_png"]

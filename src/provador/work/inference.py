@@ -220,8 +220,7 @@ class Predictor:
                         classes=", ".join(self.class_names_), value=class_name)
                 )  # fmt: skip
             classes = self.class_names_.index(class_name)
-        images = np.asarray(images)
-        return explain(self.model_, images[None] if images.shape == self.input_shape_ else images, classes, method)
+        return explain(self.model_, images, classes, method)
 
     def write_explanations(
         self, images: np.ndarray, targets: list[Path], class_name: str | None = None, method: str | None = None

@@ -102,7 +102,8 @@ def robustness(run: runs.Run | str | Path, data_dir=None, record: bool = True) -
     """Accuracy on the clean test set and under each corruption and severity; `mean` is the mean
     over every corrupted set, `relative` that mean over the clean accuracy. With `record`, the
     result is kept in metrics.json as `robustness` (the test figures are left as they are).
-    Returns (result, {(corruption, severity): the first test image under it}, for the picture)."""
+    Returns (result, {(corruption, severity): the first test image under it, and ("clean", 0): as
+    it is}, for the picture)."""
     from provador.core.datasets import dataset_for
     from provador.work.inference import Predictor
 
@@ -114,7 +115,7 @@ def robustness(run: runs.Run | str | Path, data_dir=None, record: bool = True) -
     def accuracy(images) -> float:
         return round(float((predictor.predict_probabilities(images).argmax(axis=1) == y).mean()), 4)
 
-    scores, examples = {}, {}
+    scores, examples = {}, {("clean", 0): x[0]}
     for name, (_text, _make, severities) in CORRUPTIONS.items():
         scores[name] = {}
         for severity in severities:

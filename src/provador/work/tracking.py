@@ -104,24 +104,26 @@ class _MlflowSink:
         self.uri = tracking.mlflow_uri or mlflow.get_tracking_uri()
         self.client = MlflowClient(tracking_uri=self.uri)
         record = _read_record(folder).get("mlflow", {})
-        self.run_id = record.get("run_id") if record.get("uri") == self.uri else None
-        if self.run_id and self._still_there(self.run_id):
-            self.client.update_run(self.run_id, status="RUNNING")
+        logged = self._still_there(record["run_id"]) if record.get("uri") == self.uri and record.get("run_id") else None
+        if logged is not None:  # a resumed run goes on in the MLflow run it started
+            self.client.update_run(logged.info.run_id, status="RUNNING")
         else:
             experiment = self._experiment(tracking.experiment)
             if tracking.parent:
                 tags = {**tags, "mlflow.parentRunId": tracking.parent}
-            self.run_id = self.client.create_run(experiment, run_name=name, tags=tags).info.run_id
-        self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
+            logged = self.client.create_run(experiment, run_name=name, tags=tags)
+        self.run_id, self.experiment_id = logged.info.run_id, logged.info.experiment_id
         _write_record(folder, "mlflow", {"uri": self.uri, "run_id": self.run_id, "experiment": tracking.experiment})
 
-    def _still_there(self, run_id: str) -> bool:
+    def _still_there(self, run_id: str):
+        """The MLflow run, unless it was deleted (then the run is logged afresh)."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+            found = self.client.get_run(run_id)
         except MlflowException:
-            return False
+            return None
+        return found if found.info.lifecycle_stage == "active" else None
 
     def _experiment(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
@@ -236,7 +238,7 @@ class RunTracker:
     reported once (stderr) and dropped, and the run goes on."""
 
     def __init__(self, tracking: Tracking | None, folder: Path, name: str, kind: str = "run", say=print):
-        self.folder, self.say, self.sinks = Path(folder), say, []
+        self.folder, self.sinks = Path(folder), []
         self.failed = 0  # failures reported (`provador track` exits 1 after one)
         if not tracking:
             return

@@ -335,7 +335,10 @@ def test_ctrl_c_fails_the_running_trial_and_the_study_resumes(tiny_recipe, tiny_
     space.write_text("[training]\nlearning_rate = { low = 0.02, high = 0.05 }\n")
     command = [sys.executable, "-m", "provador", "tune", "--recipe", str(recipe_file), "--space", str(space),
                "--trials", "1", "--study", "stop-me", "--data-dir", str(tiny_dir), "--studies-dir", str(tmp_path)]  # fmt: skip
-    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell that starts CI in the background ignores SIGINT, and its children inherit that (so
+    # Python installs no KeyboardInterrupt handler): give the worker the default, as a terminal does.
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     folder = tmp_path / "stop-me"
     wait_for(lambda: any(r.endswith("history.csv") for r in map(str, folder.glob("trials/*/history.csv"))), worker)
     worker.send_signal(signal.SIGINT)

@@ -33,6 +33,7 @@ class ReportToTrial(keras.callbacks.Callback):
         self.trial, self.epochs, self.deadline, self.trial_time = trial, epochs, deadline, trial_time
         self.started = self.first_epoch_end = time.perf_counter()
         self.history: list[float] = []
+        self.reported_steps: set[int] = set()
 
     def on_train_begin(self, logs=None) -> None:
         self.started = time.perf_counter()
@@ -44,7 +45,10 @@ class ReportToTrial(keras.callbacks.Callback):
         value = float((logs or {}).get("val_accuracy", math.nan))
         if not math.isfinite(value):
             return  # the history recorder stops training and the trial fails as diverged
-        self.trial.report(value, step=round(100 * done / self.epochs))
+        step = round(100 * done / self.epochs)
+        if step not in self.reported_steps:  # past 100 epochs two epochs share a step; Optuna keeps the first
+            self.trial.report(value, step=step)
+            self.reported_steps.add(step)
         if self.deadline is not None and time.time() > self.deadline:
             raise optuna.TrialPruned(f"stopped at the time budget, after epoch {done}")
         if self.trial_time is not None and self._over_time(done, now):

@@ -25,6 +25,7 @@ __all__ = [
     "describe_models",
     "prepare_backend_for",
     "mirrors_at_inference",
+    "get_architecture",
 ]
 
 

@@ -13,7 +13,7 @@ def _trained(recipe, dataset, fused: bool, images_per_call: int | None = None):
     if not fused:
         model.train_function = None  # Keras makes its own at fit
     elif images_per_call is not None:
-        assert fuse_train_steps(model, images_per_call=images_per_call, batch_size=recipe.training.batch_size)
+        assert fuse_train_steps(model, recipe.model.architecture, recipe.training.batch_size, images_per_call)
     calls = []
     if fused:
         run = model.train_function.run

@@ -3,13 +3,14 @@
 Keras 3's JAX trainer runs `steps_per_execution` as a Python loop over a compiled single step:
 each batch is handed over from NumPy and the whole training state goes in and out of a compiled
 call once per batch. For the notebook's MLP (batch 32, 1,844 steps an epoch) that costs more
-than the arithmetic: bench/seed_floor.py measured the plain Keras loop at 1.4-1.7× a hand-written
+than the arithmetic: bench/seed_floor.py measured the plain Keras loop at 1.5× a hand-written
 JAX loop. Here each execution's full-size batches are stacked and run by one compiled loop of
 Keras' own `train_step`: the same steps in the same order, so the same numbers
 (tests/work/test_fused_steps.py checks the weights), one call per `images_per_call` images.
 
-Dense models only (`build_for` decides): a convolution inside a compiled loop loses XLA's
-multithreaded CPU path, and the `cnn` recipe's epoch took 287 s instead of 14.
+Dense models only: a convolution inside a compiled loop loses XLA's multithreaded CPU path (the
+`cnn` recipe's epoch took 287 s instead of 14), and a CNN's step is long enough that Keras' own
+loop costs it under 1%.
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ from __future__ import annotations
 import numpy as np
 
 from provador.base._keras import keras
+from provador.core.models import get_architecture
 
-# Images per compiled call: enough to make the hand-over negligible for a batch of 32 (128 steps),
-# few enough that Ctrl-C, which Python sees between calls, still answers within seconds on a CPU
-# for the slowest shipped recipe (`best`: 32 steps, about 5 s).
+# Images per compiled call: enough to make the hand-over negligible for a batch of 32 (128 steps);
+# Python sees Ctrl-C only between calls, and a dense model's call is a fraction of a second.
 IMAGES_PER_CALL = 4096
 
 
-def fuse_train_steps(model, images_per_call: int = IMAGES_PER_CALL, batch_size: int = 32) -> bool:
+def fuse_train_steps(model, architecture: str, batch_size: int, images_per_call: int = IMAGES_PER_CALL) -> bool:
     """Give a compiled Keras model a train function that runs several steps per compiled call.
 
-    Only where it is the same computation: the JAX backend, compiled, on one device, without
-    Flax NNX (whose step is called differently). Returns whether it did; otherwise the model
-    keeps Keras' own loop. Call after `compile` (which resets the train function).
+    Only where it is faster and the same computation: a dense architecture, the JAX backend,
+    compiled, on one device, without Flax NNX (whose step is called differently). Returns
+    whether it did; otherwise the model keeps Keras' own loop. Call after `compile` (which resets
+    the train function).
     """
+    if get_architecture(architecture).convolutional:
+        return False
     if keras.backend.backend() != "jax" or model.run_eagerly or not model.jit_compile:
         return False
     if keras.distribution.distribution() is not None or keras.config.is_nnx_enabled():

@@ -18,7 +18,7 @@ from provador.base.choices import RUNS_DIR
 from provador.base.errors import RecipeError, RunError, TrainingDiverged
 from provador.base.i18n import _, class_name, number
 from provador.core.datasets import Dataset, dataset_for
-from provador.core.models import build_model, get_architecture, model_size, prepare_backend_for, training_bytes
+from provador.core.models import build_model, model_size, prepare_backend_for, training_bytes
 from provador.core.photo_folders import adapted_dataset, read_photo_folders
 from provador.core.recipes import Recipe, load_recipe
 from provador.records import runs
@@ -96,10 +96,7 @@ def build_for(recipe: Recipe, dataset: Dataset):
         metrics=["accuracy"],
         steps_per_execution=recipe.execution.steps_per_execution,
     )
-    if not get_architecture(recipe.model.architecture).convolutional:
-        # Convolutions inside a compiled loop lose XLA's multithreaded path on a CPU (20× slower,
-        # measured); a CNN's step is long enough that Keras' own loop costs it under 1%.
-        fuse_train_steps(model, batch_size=recipe.training.batch_size)
+    fuse_train_steps(model, recipe.model.architecture, recipe.training.batch_size)
     return model
 
 

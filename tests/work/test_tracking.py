@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import urllib.request
 from pathlib import Path
 
@@ -283,10 +284,14 @@ def _poll_json(url: str, seconds: float = 30):
 
 def test_tensorboard_files_of_a_resumed_run_hold_each_epoch_once(tiny_recipe, tiny_dir, tmp_path, monkeypatch):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboardX import event_file_writer
 
     from provador.work.callbacks import Checkpoint
     from provador.work.training import train
 
+    # Both trainings within one second, as a quick resume is: tensorboardX names its files by the second
+    # (and the host), so without provador's own suffix the second file would replace the first.
+    monkeypatch.setattr(event_file_writer, "time", types.SimpleNamespace(time=lambda: 1_800_000_000.0))
     runs_dir = tmp_path / "runs"
     original = Checkpoint.on_epoch_end
 
@@ -295,10 +300,10 @@ def test_tensorboard_files_of_a_resumed_run_hold_each_epoch_once(tiny_recipe, ti
             raise KeyboardInterrupt
         original(self, epoch, logs)
 
-    monkeypatch.setattr(Checkpoint, "on_epoch_end", killed_before_second_checkpoint)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny_recipe, data_dir=tiny_dir, runs_dir=runs_dir, quiet=True, track="tensorboard")
-    monkeypatch.undo()
+    with monkeypatch.context() as killed:
+        killed.setattr(Checkpoint, "on_epoch_end", killed_before_second_checkpoint)
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny_recipe, data_dir=tiny_dir, runs_dir=runs_dir, quiet=True, track="tensorboard")
     monkeypatch.setenv("PROVADOR_OFFLINE", "1")
     run_folder = next(p for p in runs_dir.iterdir() if p.name != "latest")
     run = train(resume=run_folder, data_dir=tiny_dir, quiet=True, track="tensorboard")

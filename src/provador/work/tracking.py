@@ -189,7 +189,12 @@ class _TensorBoardSink:
 
             # purge_step: what was logged from this step on is dropped (a resumed run's epochs after its
             # last checkpoint, or everything when `provador track` sends a run again), then logged anew
-            self.writers[part] = SummaryWriter(str(self.folder / part), purge_step=first_step)
+            # tensorboardX names a file by the second and the host alone, so a writer opened within the
+            # same second (a quick resume, `provador track` right after the run) would truncate the last
+            # file; the nanosecond suffix keeps each file, and they still sort in the order written.
+            self.writers[part] = SummaryWriter(
+                str(self.folder / part), purge_step=first_step, filename_suffix=f".{time.time_ns()}.{os.getpid()}"
+            )
         return self.writers[part]
 
     def where(self) -> str:

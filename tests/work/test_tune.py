@@ -336,14 +336,20 @@ def test_ctrl_c_fails_the_running_trial_and_the_study_resumes(tiny_recipe, tiny_
     command = [sys.executable, "-m", "provador", "tune", "--recipe", str(recipe_file), "--space", str(space),
                "--trials", "1", "--study", "stop-me", "--data-dir", str(tiny_dir), "--studies-dir", str(tmp_path)]  # fmt: skip
     # A shell that starts CI in the background ignores SIGINT, and its children inherit that (so
-    # Python installs no KeyboardInterrupt handler): give the worker the default, as a terminal does.
-    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    # Python installs no KeyboardInterrupt handler); a signal mask would pass through exec as well.
+    # The worker starts as a terminal's child does: SIGINT at its default and not blocked, set by a
+    # one-line Python that then execs it (a preexec_fn would run Python in a fork of this threaded process).
+    as_from_a_terminal = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", as_from_a_terminal, *command],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     folder = tmp_path / "stop-me"
     wait_for(lambda: any(r.endswith("history.csv") for r in map(str, folder.glob("trials/*/history.csv"))), worker)
     worker.send_signal(signal.SIGINT)
     out, err = worker.communicate(timeout=60)
-    assert worker.returncode == 130, err
+    assert worker.returncode == 130, f"stdout:\n{out}\nstderr:\n{err}"
     assert "run the same command again to resume" in out
     study = journal_study(folder, "stop-me")
     assert [t.state for t in study.trials] == [TrialState.FAIL]

@@ -54,8 +54,10 @@ def test_the_answer_traces_into_a_graph_of_unknown_batch_size_as_export_needs():
     pixels = keras.Input((28, 28), dtype="uint8")
     graph = keras.Model(pixels, answer(model, keras.ops.cast(pixels, "float32")))
     for batch in (IMAGES[:1], IMAGES):
+        # The graph runs op by op and the compiled answer fused: float32 rounding differs by about
+        # 1e-6 (1.07e-6 seen at JAX 0.4.30 on an AVX2 CPU); a wrong temperature or mirror is off by 1e-2.
         np.testing.assert_allclose(
-            np.asarray(graph(batch)), answer.probabilities(answer.compiled(model), batch), atol=1e-6
+            np.asarray(graph(batch)), answer.probabilities(answer.compiled(model), batch), atol=1e-5
         )
 
 

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STEPS_PER_EPOCH = 55_000 / 128
+STEPS_PER_EPOCH = 55_000 / 128  # the `cnn` recipe's batch size, at which cnn_speed.py's child trains
 TORCH_WAYS = [("default", False), ("default", True), ("channels-last", False), ("channels-last", True)]
 
 

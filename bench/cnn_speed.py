@@ -1,6 +1,7 @@
 """Seconds per epoch of the `cnn` recipe's model: stock settings against provador's.
 
-Five configurations, each in a fresh process (XLA reads its flags once), repeats interleaved:
+Configurations (the first five unless `--configs` names others), each in a fresh process (XLA
+reads its flags once), repeats interleaved:
   stock        conv → BN → ReLU → pool with keras.layers.BatchNormalization, jaxlib's default
                CPU convolutions (YNNPACK)
   +conv        provador's XLA flag only (convolutions on XLA's multi-threaded Eigen path)

@@ -330,7 +330,9 @@ def test_two_local_workers_share_the_journal(tiny_recipe, tiny_space, tiny_dir, 
 @pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_and_the_study_resumes(tiny_recipe, tiny_space, tiny_dir, tmp_path):
     recipe_file = tmp_path / "slow.toml"
-    recipe_file.write_text(tiny_recipe.with_overrides({"training.epochs": 400}).to_toml())
+    # Long enough that the signal always lands mid-trial: 400 epochs (6 s) once ended before a
+    # test worker starved of CPU saw the first epoch's history.csv.
+    recipe_file.write_text(tiny_recipe.with_overrides({"training.epochs": 5000}).to_toml())
     space = tmp_path / "lr.toml"
     space.write_text("[training]\nlearning_rate = { low = 0.02, high = 0.05 }\n")
     command = [sys.executable, "-m", "provador", "tune", "--recipe", str(recipe_file), "--space", str(space),

@@ -60,11 +60,12 @@ lint: setup-dev
 
 # constraints.txt pins every package `make test` installs, at what CI last passed with. To move
 # to newer releases: `make lock` resolves them afresh in a scratch venv and rewrites the file;
-# then `make test`, and commit constraints.txt with what the tests needed.
+# then `make test`, and commit constraints.txt with what the tests needed. ml_dtypes stays below 0.7:
+# 0.7.0 adds about 0.8 s to every Keras import (bench/import_keras.py), so to every command that computes.
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install -q --upgrade pip
-	.venv-lock/bin/python -m pip install -q -e ".[tensorflow,export,postgres,mlflow,tensorboard]" --group dev
+	.venv-lock/bin/python -m pip install -q -e ".[tensorflow,export,postgres,mlflow,tensorboard]" --group dev "ml_dtypes<0.7"
 	{ echo "# What \`make test\` and CI install (pip install -c constraints.txt). Refresh: make lock."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt
 	rm -rf .venv-lock

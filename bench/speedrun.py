@@ -4,8 +4,9 @@ per seed, after training. Each recipe is run as `provador train` runs it (provad
 its per-epoch checkpoint) and, in the same invocation, as stock Keras runs the same network
 (a plain `model.fit` on the same data, optimizer, schedule and batch size; no provador callback,
 Keras' default `steps_per_execution`), interleaved seed by seed. The machine's float32
-matrix-multiply throughput (NumPy and JAX, 2048×2048, measured in a child process) is printed
-first, so a reader can compare machines.
+matrix-multiply throughput (NumPy and JAX, 2048×2048, measured in a child process) and the device
+JAX computes on (`cpu`, or the GPU JAX's GPU build found) are printed first, so a reader can
+compare machines.
 
     .venv/bin/python bench/speedrun.py --recipes mlp-fast seed --seeds 1 2 3
 """
@@ -46,6 +47,15 @@ def matmul_gflops(repeats: int = 5) -> dict[str, float]:
             times.append(time.perf_counter() - started)
         results[name] = flops / statistics.median(times) / 1e9
     return results
+
+
+def jax_device() -> str:
+    """What JAX trains on here: `cpu`, or `gpu (NVIDIA H200)` where JAX's GPU build finds one, so
+    a GPU figure is never read as a CPU one (the recipes run unchanged on either)."""
+    import jax
+
+    device = jax.devices()[0]
+    return device.platform if device.platform == "cpu" else f"{device.platform} ({device.device_kind})"
 
 
 def _reached(history: list[tuple[float, float]]) -> list[float | None]:
@@ -123,7 +133,7 @@ def main() -> None:
     if args.throughput:
         throughput = matmul_gflops()
         print(f"matrix multiply, float32 2048×2048: NumPy {throughput['numpy']:.0f} GFLOP/s, "
-              f"JAX {throughput['jax']:.0f} GFLOP/s; {os.cpu_count()} cores")  # fmt: skip
+              f"JAX {throughput['jax']:.0f} GFLOP/s; {os.cpu_count()} cores; JAX computes on {jax_device()}")  # fmt: skip
         return
     # In a child process: JAX reads its XLA flags once, and provador sets one for convolutions
     # before JAX first computes in this one.

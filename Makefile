@@ -33,9 +33,11 @@ demo: setup data
 
 # Tests run in worker processes, one per core up to 4 (pytest-xdist): most wait on a child
 # process, a server or a browser as much as they compute. PYTEST_WORKERS=0 runs them in one.
+# --dist loadgroup: the tests marked xdist_group share a costly module fixture (the exports, an
+# MLflow server, Chromium) and go to one worker together, so it is built once, not once per worker.
 PYTEST_WORKERS ?= auto
 test: setup-dev data test-system
-	PROVADOR_REQUIRE_ALL=$(if $(filter 1,$(ALLOW_SKIPS)),,1) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses=4
+	PROVADOR_REQUIRE_ALL=$(if $(filter 1,$(ALLOW_SKIPS)),,1) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses=4 --dist loadgroup
 
 # After marking or changing a string with _(): extract it, merge it into every catalog in locale/,
 # translate the new entries (src/provador/locale/<lang>/LC_MESSAGES/provador.po), then run this again

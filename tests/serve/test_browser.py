@@ -12,7 +12,10 @@ from provador.core.datasets import load_dataset
 from provador.work.inference import Predictor
 from tests.conftest import chromium
 
-pytestmark = pytest.mark.slow  # headless Chromium against a live server
+pytestmark = [
+    pytest.mark.slow,  # headless Chromium against a live server
+    pytest.mark.xdist_group("browser"),  # one Chromium and one server, on one worker (`--dist loadgroup`)
+]
 
 
 def _serving(app):

@@ -8,7 +8,10 @@ from importlib import metadata
 
 import pytest
 
-pytestmark = pytest.mark.slow  # a fresh Keras/JAX process: XLA reads its flags once per process
+pytestmark = [
+    pytest.mark.slow,  # a fresh Keras/JAX process: XLA reads its flags once per process
+    pytest.mark.xdist_group("backend-flags"),  # that process once, on one worker (`--dist loadgroup`)
+]
 FLAG = "--xla_cpu_experimental_ynn_fusion_type="
 jaxlib_010 = pytest.mark.skipif(
     not metadata.version("jaxlib").startswith("0.10."), reason="the flag is only set on jaxlib 0.10"

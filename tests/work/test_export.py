@@ -27,6 +27,8 @@ from provador.work.inference import Predictor
 EXPORT_DOCS = Path(__file__).parents[2] / "docs" / "export.md"
 pytestmark = [
     pytest.mark.slow,  # every export starts a TensorFlow process (about 20 s)
+    # One worker builds the module's exports (a minute of TensorFlow), not each (`--dist loadgroup`).
+    pytest.mark.xdist_group("export"),
     pytest.mark.skipif(
         any(importlib.util.find_spec(m) is None for m in ("tensorflow", "tf2onnx", "onnxruntime", "ai_edge_litert")),
         reason="pip install 'provador[export]'",
@@ -192,3 +194,12 @@ def test_export_help_lists_each_format_its_use_and_its_loader(capsys):
     assert exited.value.code == 0
     for name, kind in exporting.FORMATS.items():
         assert name in out and kind.purpose in out and kind.loader in out
+
+
+def test_under_make_test_this_modules_tests_share_one_worker(request):
+    """`make test` distributes with --dist loadgroup, so one worker builds this module's exports (a
+    minute of TensorFlow) instead of each. pytest 9.2 with pytest-xdist 3.8 drops the group without
+    a word (pytest-xdist issue #1386): this fails then, rather than the suite quietly slowing."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("the suite is not distributed with --dist loadgroup (make test does that)")
+    assert request.node.nodeid.endswith("@export"), request.node.nodeid

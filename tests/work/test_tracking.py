@@ -129,6 +129,7 @@ def test_the_cli_refuses_a_mistyped_tracker_before_training(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mlflow-server")  # the server starts once (`--dist loadgroup`)
 def test_a_training_is_an_mlflow_run_with_recipe_epochs_test_figures_and_files(
     mlflow_server, client, tiny_recipe, tiny_dir, tmp_path, monkeypatch
 ):
@@ -156,6 +157,7 @@ def test_a_training_is_an_mlflow_run_with_recipe_epochs_test_figures_and_files(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mlflow-server")  # the server starts once (`--dist loadgroup`)
 def test_a_resumed_run_goes_on_in_the_same_mlflow_run(mlflow_server, client, tiny_recipe, tiny_dir, tmp_path,
                                                       monkeypatch):  # fmt: skip
     from provador.work.training import train
@@ -179,6 +181,7 @@ def test_a_resumed_run_goes_on_in_the_same_mlflow_run(mlflow_server, client, tin
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mlflow-server")  # the server starts once (`--dist loadgroup`)
 def test_a_search_is_an_mlflow_run_with_each_trial_nested_in_it(mlflow_server, client, tiny_recipe, tiny_dir,
                                                                 tmp_path):  # fmt: skip
     from tests.work.test_tune import TINY_SPACE

@@ -187,7 +187,11 @@ def test_a_fashion_mnist_cnns_maps_pass_both_sanity_checks(real_data, tmp_path):
     from provador.core.recipes import load_recipe
     from provador.work.training import train
 
-    recipe = load_recipe("cnn").with_overrides({"training.epochs": 1, "data.max_train": 12000,
+    # Two stages of 16 and 32 filters on 6,000 images: 0.78 test accuracy, deletion 0.20 against
+    # 0.02 by chance, rank correlation with the untrained network 0.06 (saliency) and -0.05
+    # (Grad-CAM); the recipe's own three stages on 12,000 gave 0.42 / 0.16 and 0.06 / -0.03 in
+    # half again the time.
+    recipe = load_recipe("cnn").with_overrides({"training.epochs": 1, "data.max_train": 6000, "model.filters": [16, 32],
                                                 "model.augmentation": "none"})  # fmt: skip
     run = train(recipe, runs_dir=tmp_path / "runs", quiet=True)
     model = run.load_model()
